@@ -1,0 +1,1 @@
+"""What a build job is: statuses, transitions, tiers, versions, gates, failures, and the job store."""

@@ -1,0 +1,78 @@
+"""The job record: what Redis holds for one build, typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.status import STAGE_LABELS, PROGRESS, Status
+
+_INT = ("attempt", "iteration", "deliveries", "files_written")
+_FLOAT = ("created_at", "updated_at", "stage_started_at", "scheduled_for", "sandbox_expires_at",
+          "admitted_at", "queue_seq")
+
+
+@dataclass
+class Job:
+    job_id: str
+    project_id: str
+    user_id: str
+    tier: str
+    goal: str
+    status: Status
+    debug_id: str
+    attempt: int = 1
+    iteration: int = 0
+    deliveries: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    stage_started_at: float | None = None
+    scheduled_for: float | None = None
+    sandbox_id: str | None = None
+    preview_url: str | None = None
+    build_version: str | None = None
+    sandbox_expires_at: float | None = None
+    error_message: str | None = None
+    error_detail: str | None = None
+    error_code: str | None = None
+    failed_stage: str | None = None
+    cancelled: bool = False
+    resume_at: str | None = None
+    files_written: int | None = None
+    timestamps: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in (Status.READY, Status.FAILED)
+
+    @property
+    def stage_label(self) -> str:
+        return STAGE_LABELS[self.status]
+
+    @property
+    def progress(self) -> float:
+        if self.status == Status.FAILED and self.failed_stage in PROGRESS:
+            return PROGRESS[Status(self.failed_stage)]
+        return PROGRESS[self.status]
+
+    @classmethod
+    def from_redis(cls, raw: dict[str, str]) -> Job:
+        known = {f for f in cls.__dataclass_fields__ if f != "timestamps"}
+        values: dict[str, Any] = {}
+        timestamps: dict[str, float] = {}
+        for key, value in raw.items():
+            if key.endswith("_at") and key.removesuffix("_at") in Status.__members__.values():
+                timestamps[key.removesuffix("_at")] = float(value)
+            if key not in known or value == "":
+                continue
+            if key in _INT:
+                values[key] = int(value)
+            elif key in _FLOAT:
+                values[key] = float(value)
+            elif key == "cancelled":
+                values[key] = value == "1"
+            elif key == "status":
+                values[key] = Status(value)
+            else:
+                values[key] = value
+        return cls(timestamps=timestamps, **values)

@@ -1,0 +1,93 @@
+"""structlog, configured once for web and workers.
+
+JSON lines when stdout is not a terminal (production, CI), a readable console otherwise. Job
+context (job_id, stage, attempt, debug_id, user_id) is bound through contextvars so every line
+logged while a stage runs carries it. A redaction processor drops secret values wherever they
+appear, so a key can never reach a log line by accident.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from typing import Any
+
+import structlog
+
+from domain.settings import is_secret_env
+
+_configured = False
+_REDACTED = "[redacted]"
+
+
+def _secret_values() -> list[str]:
+    return [v for k, v in os.environ.items() if is_secret_env(k) and len(v) >= 8]
+
+
+def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    secrets = _secret_values()
+    for key, value in list(event.items()):
+        if is_secret_env(key) and key not in ("debug_id",):
+            event[key] = _REDACTED
+        elif isinstance(value, str) and secrets:
+            for secret in secrets:
+                if secret in value:
+                    value = value.replace(secret, _REDACTED)
+            event[key] = value
+    return event
+
+
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+")
+
+
+def scrub(text: str) -> str:
+    """Remove secret values and bearer tokens from free text (error details, command output)."""
+    for secret in _secret_values():
+        text = text.replace(secret, _REDACTED)
+    return _BEARER.sub(r"\1" + _REDACTED, text)
+
+
+def configure_logging(fmt: str = "auto", level: str | None = None) -> None:
+    """Configure structlog and stdlib logging; safe to call more than once."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    level_name = (level or os.environ.get("KILN_LOG_LEVEL", "INFO")).upper()
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level_name, 20)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=getattr(logging, level_name, 20), stream=sys.stderr,
+                        format="%(levelname)s %(name)s %(message)s")
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)
+
+
+def bind_job_context(**fields: Any) -> None:
+    """Bind job fields (job_id, stage, attempt, debug_id, user_id) for this thread or task."""
+    structlog.contextvars.bind_contextvars(**{k: v for k, v in fields.items() if v is not None})
+
+
+def clear_job_context() -> None:
+    structlog.contextvars.clear_contextvars()

@@ -1,0 +1,82 @@
+"""Every environment variable Kiln reads, in one place, with its default.
+
+Configuration is environment variables only (DESIGN.md). `Settings.from_env()` is read once per
+process; tests build their own `Settings` instead of mutating the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _str(name: str, default: str) -> str:
+    raw = os.environ.get(name)
+    return raw if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "kiln"
+    sandbox: str = "local"  # local | e2b
+    generator: str = "template"  # template | anthropic
+    sandbox_root: Path = field(default_factory=lambda: Path(".kiln/sandboxes").resolve())
+    jwt_secret: str = "kiln-dev-secret-change-me"
+    preview_ttl_s: int = 3600
+    # Dramatiq broker crash recovery (see README "Crash recovery"): lower = faster recovery of a
+    # dead worker's messages, but a frozen-yet-alive worker loses its messages sooner.
+    heartbeat_timeout_ms: int = 15_000
+    maintenance_chance: int = 100_000
+    max_deliveries: int = 3
+    stage_time_limit_s: int = 300
+    command_timeout_s: int = 240
+    global_sandbox_cap: int = 20
+    queue_cap: int = 100
+    anthropic_model: str = "claude-sonnet-4-5"
+    log_format: str = "auto"  # auto | json | console
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            redis_url=_str("REDIS_URL", cls.redis_url),
+            redis_prefix=_str("KILN_REDIS_PREFIX", cls.redis_prefix),
+            sandbox=_str("KILN_SANDBOX", cls.sandbox),
+            generator=_str("KILN_GENERATOR", cls.generator),
+            sandbox_root=Path(_str("KILN_SANDBOX_ROOT", ".kiln/sandboxes")).resolve(),
+            jwt_secret=_str("KILN_JWT_SECRET", cls.jwt_secret),
+            preview_ttl_s=_int("KILN_PREVIEW_TTL_S", cls.preview_ttl_s),
+            heartbeat_timeout_ms=_int("KILN_HEARTBEAT_TIMEOUT_MS", cls.heartbeat_timeout_ms),
+            maintenance_chance=_int("KILN_MAINTENANCE_CHANCE", cls.maintenance_chance),
+            max_deliveries=_int("KILN_MAX_DELIVERIES", cls.max_deliveries),
+            stage_time_limit_s=_int("KILN_STAGE_TIME_LIMIT_S", cls.stage_time_limit_s),
+            command_timeout_s=_int("KILN_COMMAND_TIMEOUT_S", cls.command_timeout_s),
+            global_sandbox_cap=_int("KILN_GLOBAL_SANDBOX_CAP", cls.global_sandbox_cap),
+            queue_cap=_int("KILN_QUEUE_CAP", cls.queue_cap),
+            anthropic_model=_str("KILN_ANTHROPIC_MODEL", cls.anthropic_model),
+            log_format=_str("KILN_LOG_FORMAT", cls.log_format),
+        )
+
+
+# Names of environment variables that hold secrets: never logged, stored or passed to sandboxes.
+SECRET_ENV_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "AUTH")
+
+
+def is_secret_env(name: str) -> bool:
+    upper = name.upper()
+    return any(marker in upper for marker in SECRET_ENV_MARKERS) or upper == "REDIS_URL"
+
+
+def float_env(name: str, default: float) -> float:
+    return _float(name, default)

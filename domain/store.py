@@ -1,0 +1,205 @@
+"""The one Redis-backed store that enforces the job state machine.
+
+Every status change is one Lua script (check current status, write status + fields +
+timestamps, append to the job's capped event stream, keep the capacity and watchdog indexes
+right) so two racing writers can never both succeed and nothing leaves a terminal state.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from domain.clock import Clock
+from domain.job import Job
+from domain.keys import Keys
+from domain.status import TERMINAL, TRANSITIONS, Status
+from domain.versions import build_version
+
+_LUA = Path(__file__).with_name("lua")
+
+
+def _lua_prelude() -> str:
+    rows = []
+    for src, targets in TRANSITIONS.items():
+        inner = ", ".join(f"['{t.value}'] = true" for t in sorted(targets))
+        rows.append(f"['{src.value}'] = {{{inner}}}")
+    terminal = ", ".join(f"['{s.value}'] = true" for s in sorted(TERMINAL))
+    return (f"local ALLOWED = {{{', '.join(rows)}}}\nlocal TERMINAL = {{{terminal}}}\n"
+            + (_LUA / "transition_lib.lua").read_text())
+
+
+def _script(name: str) -> str:
+    return _lua_prelude() + "\n" + (_LUA / f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    ok: bool
+    previous: Status | None
+    event_id: str | None = None
+    reason: str = "ok"  # ok | missing | conflict | illegal
+
+
+@dataclass(frozen=True)
+class StageEntry:
+    outcome: str  # entered | resumed | duplicate | cancelled | exhausted | missing
+    status: Status | None
+    job: Job | None
+
+
+def _flat(fields: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for key, value in fields.items():
+        if value is None:
+            continue
+        out += [key, "1" if value is True else "0" if value is False else str(value)]
+    return out
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class JobStore:
+    """Jobs, projects, build versions, cancel flags and job history, on one Redis."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "kiln", clock: Clock | None = None,
+                 event_maxlen: int = 1000, stage_deadline_s: int = 0) -> None:
+        self.redis = client
+        self.keys = Keys(prefix)
+        self.prefix = prefix
+        self.clock = clock or Clock()
+        self.event_maxlen = event_maxlen
+        self.stage_deadline_s = stage_deadline_s
+        self._transition = client.register_script(_script("transition"))
+        self._enter = client.register_script(_script("enter_stage"))
+        self._reopen = client.register_script(_script("reopen"))
+
+    def _common(self, job_id: str) -> list[str]:
+        return [self.prefix, repr(self.clock.now()), str(self.event_maxlen),
+                str(self.stage_deadline_s), job_id]
+
+    def _job_keys(self, job_id: str) -> list[str]:
+        return [self.keys.job(job_id), self.keys.events(job_id), self.keys.cancel(job_id)]
+
+    # -- projects -------------------------------------------------------------------------
+    def create_project(self, user_id: str, name: str) -> dict[str, Any]:
+        project_id = uuid.uuid4().hex
+        now = self.clock.now()
+        record = {"project_id": project_id, "name": name, "user_id": user_id,
+                  "created_at": repr(now)}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.project(project_id), mapping=record)
+        pipe.zadd(self.keys.user_projects(user_id), {project_id: now})
+        pipe.execute()
+        return {**record, "created_at": now}
+
+    def get_project(self, project_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hgetall(self.keys.project(project_id))
+        if not raw:
+            return None
+        return {**raw, "created_at": float(raw["created_at"])}
+
+    def list_projects(self, user_id: str) -> list[dict[str, Any]]:
+        ids = self.redis.zrange(self.keys.user_projects(user_id), 0, -1)
+        pipe = self.redis.pipeline(transaction=False)
+        for project_id in ids:
+            pipe.hgetall(self.keys.project(project_id))
+        return [{**raw, "created_at": float(raw["created_at"])}
+                for raw in pipe.execute() if raw]
+
+    def project_job_ids(self, project_id: str, limit: int = 50) -> list[str]:
+        return self.redis.zrevrange(self.keys.project_jobs(project_id), 0, limit - 1)
+
+    def predicted_version(self, project_id: str) -> str:
+        current = int(self.redis.get(self.keys.build_seq(project_id)) or 0)
+        return build_version(current + 1)
+
+    # -- jobs -----------------------------------------------------------------------------
+    def create_job(self, project_id: str, user_id: str, tier: str, goal: str,
+                   status: Status = Status.QUEUED, **fields: Any) -> Job:
+        job_id = uuid.uuid4().hex
+        now = self.clock.now()
+        record = {"job_id": job_id, "project_id": project_id, "user_id": user_id,
+                  "tier": tier, "goal": goal, "status": status.value,
+                  "debug_id": "dbg_" + secrets.token_hex(6), "attempt": 1, "iteration": 0,
+                  "cancelled": False, "created_at": repr(now), "updated_at": repr(now),
+                  f"{status.value}_at": repr(now), "stage_started_at": repr(now), **fields}
+        flat = _flat(record)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.job(job_id), mapping=_pairs(flat))
+        pipe.xadd(self.keys.events(job_id), {"type": "status", "status": status.value,
+                                             "from": "", "at": repr(now)},
+                  maxlen=self.event_maxlen, approximate=True)
+        pipe.zadd(self.keys.project_jobs(project_id), {job_id: now})
+        pipe.zadd(self.keys.user_jobs(user_id), {job_id: now})
+        pipe.execute()
+        return Job.from_redis(_pairs(flat))
+
+    def get_job(self, job_id: str) -> Job | None:
+        raw = self.redis.hgetall(self.keys.job(job_id))
+        return Job.from_redis(raw) if raw else None
+
+    def get_jobs(self, job_ids: list[str]) -> list[Job]:
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(self.keys.job(job_id))
+        return [Job.from_redis(raw) for raw in pipe.execute() if raw]
+
+    def set_fields(self, job_id: str, **fields: Any) -> None:
+        """Write non-status fields (sandbox id, files written). Never used for `status`."""
+        assert "status" not in fields
+        self.redis.hset(self.keys.job(job_id), mapping=_pairs(_flat(fields)))
+
+    def transition(self, job_id: str, to: Status, expected: Status | None = None,
+                   cancel: bool = False, **fields: Any) -> TransitionResult:
+        """Move the job to `to` if legal (and if it is at `expected`, when given)."""
+        args = self._common(job_id) + [expected.value if expected else "", Status(to).value,
+                                        "1" if cancel else "0"] + _flat(fields)
+        res = self._transition(keys=self._job_keys(job_id), args=args)
+        if res[0] == "missing":
+            return TransitionResult(False, None, reason="missing")
+        previous = Status(res[1])
+        if res[0] != "ok":
+            return TransitionResult(False, previous, reason=res[0])
+        return TransitionResult(True, previous, event_id=res[2])
+
+    def enter_stage(self, job_id: str, stage: Status, attempt: int, iteration: int,
+                    max_deliveries: int) -> StageEntry:
+        """Cancel check, duplicate check, delivery count and transition: one round trip."""
+        args = self._common(job_id) + [stage.value, str(attempt), str(iteration),
+                                        str(max_deliveries)]
+        res = self._enter(keys=self._job_keys(job_id), args=args)
+        status = Status(res[1]) if res[1] else None
+        job = Job.from_redis(_pairs(res[2:])) if len(res) > 2 else None
+        return StageEntry(res[0], status, job)
+
+    def reopen(self, job_id: str, expected_attempt: int, resume_at: Status,
+               include_cancelled: bool = False) -> tuple[str, int | None]:
+        """Open a new attempt of a FAILED job (replay). Returns (outcome, new attempt)."""
+        args = self._common(job_id) + [str(expected_attempt), Status(resume_at).value,
+                                        "1" if include_cancelled else "0"]
+        res = self._reopen(keys=self._job_keys(job_id), args=args)
+        return res[0], (int(res[1]) if res[0] == "ok" else None)
+
+    # -- cancel ---------------------------------------------------------------------------
+    def cancel(self, job_id: str, message: str) -> TransitionResult:
+        """Set the cancel flag and fail the job in one step; refused once terminal."""
+        return self.transition(job_id, Status.FAILED, cancel=True, cancelled=True,
+                               error_message=message, error_code="cancelled")
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return bool(self.redis.exists(self.keys.cancel(job_id)))
+
+    # -- history --------------------------------------------------------------------------
+    def history(self, job_id: str, after: str = "-", count: int | None = None
+                ) -> list[tuple[str, dict[str, str]]]:
+        """The job's events after the event id `after` (exclusive), oldest first."""
+        start = "-" if after in ("-", "", "0") else f"({after}"
+        return self.redis.xrange(self.keys.events(job_id), min=start, count=count)

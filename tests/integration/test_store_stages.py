@@ -1,0 +1,80 @@
+"""enter_stage (the actors' one-round-trip entry), cancel and reopen against real Redis."""
+
+from domain.status import Status
+
+
+def _job(store, project, status=Status.QUEUED):
+    return store.create_job(project["project_id"], "user-1", "bootstrapper", "notes", status=status)
+
+
+def test_enter_walks_the_pipeline_and_returns_the_job(store, project):
+    job = _job(store, project)
+    for stage in (Status.STARTING, Status.SCAFFOLD, Status.CODE):
+        entry = store.enter_stage(job.job_id, stage, attempt=1, iteration=0, max_deliveries=3)
+        assert entry.outcome == "entered" and entry.job.status == stage
+        assert entry.job.goal == "notes" and entry.job.deliveries == 1
+
+
+def test_duplicate_message_is_dropped(store, project):
+    job = _job(store, project, Status.CODE)
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "entered"
+    # An old scaffold/code message arriving late: the job is past it.
+    assert store.enter_stage(job.job_id, Status.CODE, 1, 0, 3).outcome == "duplicate"
+    assert store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 0, 3).outcome == "duplicate"
+    # A stale attempt's message.
+    assert store.enter_stage(job.job_id, Status.CHECKS, 2, 0, 3).outcome == "duplicate"
+    assert len(store.history(job.job_id)) == 2
+
+
+def test_redelivery_resumes_until_the_budget_is_spent(store, project):
+    job = _job(store, project, Status.CODE)
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "entered"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "resumed"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "resumed"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "exhausted"
+
+
+def test_fix_loop_needs_the_next_iteration(store, project):
+    job = _job(store, project, Status.CHECKS)
+    assert store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 0, 3).outcome == "duplicate"
+    entry = store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 1, 3)
+    assert entry.outcome == "entered" and entry.job.iteration == 1
+
+
+def test_cancel_flag_wins_over_entry(store, project):
+    job = _job(store, project, Status.SCAFFOLD)
+    assert store.cancel(job.job_id, "Cancelled by user").ok
+    assert store.is_cancelled(job.job_id)
+    after = store.get_job(job.job_id)
+    assert after.status == Status.FAILED and after.cancelled and after.failed_stage == "scaffold"
+    assert store.enter_stage(job.job_id, Status.CODE, 1, 0, 3).outcome == "cancelled"
+    assert store.cancel(job.job_id, "again").reason == "illegal"
+
+
+def test_reopen_opens_one_new_attempt(store, project):
+    job = _job(store, project, Status.DEPS)
+    store.transition(job.job_id, Status.FAILED, error_message="boom")
+    assert store.reopen(job.job_id, 1, Status.DEPS) == ("ok", 2)
+    assert store.reopen(job.job_id, 1, Status.DEPS)[0] == "not_failed"
+    reopened = store.get_job(job.job_id)
+    assert reopened.status == Status.QUEUED and reopened.attempt == 2
+    assert reopened.resume_at == "deps" and reopened.error_message is None
+    statuses = [e["status"] for _, e in store.history(job.job_id)]
+    assert statuses == ["deps", "failed", "queued"]
+
+
+def test_reopen_skips_cancelled_unless_asked(store, project):
+    job = _job(store, project, Status.CODE)
+    store.cancel(job.job_id, "Cancelled by user")
+    assert store.reopen(job.job_id, 1, Status.CODE)[0] == "cancelled"
+    assert store.reopen(job.job_id, 1, Status.CODE, include_cancelled=True) == ("ok", 2)
+    assert not store.is_cancelled(job.job_id)
+
+
+def test_history_resumes_after_an_event_id(store, project):
+    job = _job(store, project)
+    store.transition(job.job_id, Status.STARTING)
+    store.transition(job.job_id, Status.SCAFFOLD)
+    events = store.history(job.job_id)
+    later = store.history(job.job_id, after=events[0][0])
+    assert [e for _, e in later] == [e for _, e in events[1:]]
