@@ -1,0 +1,1 @@
+"""The worker side of Kiln: `dramatiq actors` imports this package and gets every actor."""

@@ -1,0 +1,34 @@
+"""The message contract between the web app and the stage actors.
+
+The web app only *sends* messages; it never imports the actors. Both sides build stage
+messages here, so actor names, the queue and the argument shape live in one place.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from domain.status import STAGES, Status
+
+# All stage actors share one queue: per-actor queues cost ~20x idle hop latency.
+QUEUE = "kiln"
+
+STAGE_ACTOR: dict[Status, str] = {stage: f"stage_{stage.value}" for stage in STAGES}
+
+
+def stage_message(stage: Status, job_id: str, attempt: int = 1, iteration: int = 0
+                  ) -> dramatiq.Message:
+    return dramatiq.Message(queue_name=QUEUE, actor_name=STAGE_ACTOR[stage],
+                            args=(job_id, attempt, iteration), kwargs={}, options={})
+
+
+def sender_broker(redis_url: str) -> RedisBroker:
+    """A broker for processes that only enqueue (the web app, bin/replay): no middleware, no
+    actors, so importing it starts nothing."""
+    return RedisBroker(url=redis_url, middleware=[])
+
+
+def send_stage(broker: dramatiq.Broker, stage: Status, job_id: str, attempt: int = 1,
+               iteration: int = 0, delay_ms: int | None = None) -> None:
+    broker.enqueue(stage_message(stage, job_id, attempt, iteration), delay=delay_ms)
