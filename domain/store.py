@@ -80,6 +80,7 @@ class JobStore:
         self._transition = client.register_script(_script("transition"))
         self._enter = client.register_script(_script("enter_stage"))
         self._reopen = client.register_script(_script("reopen"))
+        self._update = client.register_script((_LUA / "update.lua").read_text())
 
     def _common(self, job_id: str) -> list[str]:
         return [self.prefix, repr(self.clock.now()), str(self.event_maxlen),
@@ -152,10 +153,21 @@ class JobStore:
             pipe.hgetall(self.keys.job(job_id))
         return [Job.from_redis(raw) for raw in pipe.execute() if raw]
 
-    def set_fields(self, job_id: str, **fields: Any) -> None:
-        """Write non-status fields (sandbox id, files written). Never used for `status`."""
+    def update(self, job_id: str, expected: Status, files: dict[str, str] | None = None,
+               **fields: Any) -> bool:
+        """Write non-status fields (and optionally the job's files) while the job is still at
+        `expected` and not cancelled. False when it moved on or was cancelled."""
         assert "status" not in fields
-        self.redis.hset(self.keys.job(job_id), mapping=_pairs(_flat(fields)))
+        flat = _flat(fields)
+        args = [expected.value, str(len(flat) // 2), *flat]
+        for path, text in (files or {}).items():
+            args += [path, text]
+        keys = self._job_keys(job_id) + [self.keys.files(job_id)]
+        return bool(self._update(keys=keys, args=args))
+
+    def files(self, job_id: str) -> dict[str, str]:
+        """The app files the code stage wrote for this job (kept for replays and summaries)."""
+        return self.redis.hgetall(self.keys.files(job_id))
 
     def transition(self, job_id: str, to: Status, expected: Status | None = None,
                    cancel: bool = False, **fields: Any) -> TransitionResult:

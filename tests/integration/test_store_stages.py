@@ -78,3 +78,14 @@ def test_history_resumes_after_an_event_id(store, project):
     events = store.history(job.job_id)
     later = store.history(job.job_id, after=events[0][0])
     assert [e for _, e in later] == [e for _, e in events[1:]]
+
+
+def test_update_only_while_at_stage_and_not_cancelled(store, project):
+    job = _job(store, project, Status.CODE)
+    assert store.update(job.job_id, Status.CODE, files={"app.py": "x"}, files_written=1)
+    assert store.files(job.job_id) == {"app.py": "x"}
+    assert store.get_job(job.job_id).files_written == 1
+    assert not store.update(job.job_id, Status.DEPS, files_written=5)
+    store.cancel(job.job_id, "Cancelled by user")
+    assert not store.update(job.job_id, Status.FAILED, sandbox_id="sb")
+    assert store.get_job(job.job_id).sandbox_id is None
