@@ -1,1 +1,16 @@
-"""The worker side of Kiln: `dramatiq actors` imports this package and gets every actor."""
+"""The worker side of Kiln. `dramatiq actors` imports this package: the broker is configured
+from the environment, then every stage actor is declared on Kiln's one queue."""
+
+from domain.logs import configure_logging
+from domain.settings import Settings
+
+configure_logging(Settings.from_env().log_format)
+
+from actors.broker import make_broker  # noqa: E402
+
+broker = make_broker(Settings.from_env())
+
+from actors import stages  # noqa: E402, F401  (declares the stage actors)
+from actors.housekeeping import Housekeeping  # noqa: E402
+
+broker.add_middleware(Housekeeping())

@@ -39,7 +39,10 @@ class Settings:
     # dead worker's messages, but a frozen-yet-alive worker loses its messages sooner.
     heartbeat_timeout_ms: int = 15_000
     maintenance_chance: int = 100_000
-    max_deliveries: int = 3
+    max_deliveries: int = 5
+    max_retries: int = 2
+    idle_poll_ms: int = 100
+    preview_wait_s: float = 15.0
     stage_time_limit_s: int = 300
     command_timeout_s: int = 240
     global_sandbox_cap: int = 20
@@ -60,6 +63,9 @@ class Settings:
             heartbeat_timeout_ms=_int("KILN_HEARTBEAT_TIMEOUT_MS", cls.heartbeat_timeout_ms),
             maintenance_chance=_int("KILN_MAINTENANCE_CHANCE", cls.maintenance_chance),
             max_deliveries=_int("KILN_MAX_DELIVERIES", cls.max_deliveries),
+            max_retries=_int("KILN_MAX_RETRIES", cls.max_retries),
+            idle_poll_ms=_int("KILN_IDLE_POLL_MS", cls.idle_poll_ms),
+            preview_wait_s=_float("KILN_PREVIEW_WAIT_S", cls.preview_wait_s),
             stage_time_limit_s=_int("KILN_STAGE_TIME_LIMIT_S", cls.stage_time_limit_s),
             command_timeout_s=_int("KILN_COMMAND_TIMEOUT_S", cls.command_timeout_s),
             global_sandbox_cap=_int("KILN_GLOBAL_SANDBOX_CAP", cls.global_sandbox_cap),

@@ -81,6 +81,7 @@ class JobStore:
         self._enter = client.register_script(_script("enter_stage"))
         self._reopen = client.register_script(_script("reopen"))
         self._update = client.register_script((_LUA / "update.lua").read_text())
+        self._redrive = client.register_script(_script("redrive"))
 
     def _common(self, job_id: str) -> list[str]:
         return [self.prefix, repr(self.clock.now()), str(self.event_maxlen),
@@ -183,10 +184,11 @@ class JobStore:
         return TransitionResult(True, previous, event_id=res[2])
 
     def enter_stage(self, job_id: str, stage: Status, attempt: int, iteration: int,
-                    max_deliveries: int) -> StageEntry:
-        """Cancel check, duplicate check, delivery count and transition: one round trip."""
+                    max_deliveries: int, message_id: str) -> StageEntry:
+        """Cancel check, duplicate check, delivery count and transition: one round trip.
+        `message_id` identifies the delivery: only the message holding the stage resumes it."""
         args = self._common(job_id) + [stage.value, str(attempt), str(iteration),
-                                        str(max_deliveries)]
+                                        str(max_deliveries), message_id]
         res = self._enter(keys=self._job_keys(job_id), args=args)
         status = Status(res[1]) if res[1] else None
         job = Job.from_redis(_pairs(res[2:])) if len(res) > 2 else None
@@ -199,6 +201,16 @@ class JobStore:
                                         "1" if include_cancelled else "0"]
         res = self._reopen(keys=self._job_keys(job_id), args=args)
         return res[0], (int(res[1]) if res[0] == "ok" else None)
+
+    def overdue(self, now: float, limit: int = 100) -> list[str]:
+        """Jobs whose current stage is past its deadline (the watchdog's work list)."""
+        return self.redis.zrangebyscore(self.keys.active(), "-inf", now, start=0, num=limit)
+
+    def redrive(self, job: Job, new_holder: str, max_redrives: int) -> str:
+        """Hand a stalled stage to a new message id; 'ok', 'moved' or 'exhausted'."""
+        args = self._common(job.job_id) + [
+            job.status.value, repr(job.stage_started_at), new_holder, str(max_redrives)]
+        return self._redrive(keys=self._job_keys(job.job_id), args=args)[0]
 
     # -- cancel ---------------------------------------------------------------------------
     def cancel(self, job_id: str, message: str) -> TransitionResult:

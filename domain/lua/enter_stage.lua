@@ -1,6 +1,8 @@
 -- A stage actor's whole entry in one round trip: cancel check, duplicate check, delivery
 -- counting, and the transition into the stage. ARGV: prefix, now, maxlen, stage_deadline,
--- job_id, stage, attempt, iteration, max_deliveries.
+-- job_id, stage, attempt, iteration, max_deliveries, message_id.
+-- The message that entered a stage holds it: only a redelivery of that same message (a crash,
+-- a retry) resumes it; any other message for the stage is a duplicate and is dropped.
 -- Returns {outcome, status, flat job fields...}; outcome is one of
 -- entered | resumed | duplicate | cancelled | exhausted | missing.
 PREFIX, NOW, MAXLEN = ARGV[1], ARGV[2], ARGV[3]
@@ -8,14 +10,15 @@ STAGE_DEADLINE = tonumber(ARGV[4]); if STAGE_DEADLINE == 0 then STAGE_DEADLINE =
 local job, events = KEYS[1], KEYS[2]
 local job_id, stage = ARGV[5], ARGV[6]
 local attempt, iteration, max_deliveries = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local h = redis.call('HMGET', job, 'status', 'attempt', 'iteration')
+local message_id = ARGV[10]
+local h = redis.call('HMGET', job, 'status', 'attempt', 'iteration', 'holder')
 local cur = h[1]
 if not cur then return {'missing', ''} end
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'cancelled', cur} end
 if tonumber(h[2]) ~= attempt then return {'duplicate', cur} end
 local job_iteration = tonumber(h[3])
 if cur == stage then
-  if job_iteration ~= iteration then return {'duplicate', cur} end
+  if job_iteration ~= iteration or h[4] ~= message_id then return {'duplicate', cur} end
   -- The same stage again: a redelivery after a crash (or a retry). Count it.
   local n = redis.call('HINCRBY', job, 'deliveries', 1)
   if n > max_deliveries then return {'exhausted', cur} end
@@ -27,7 +30,8 @@ if not (ALLOWED[cur] and ALLOWED[cur][stage]) then return {'duplicate', cur} end
 local wanted = job_iteration
 if cur == 'checks' and stage == 'scaffold' then wanted = job_iteration + 1 end
 if iteration ~= wanted then return {'duplicate', cur} end
-apply(job, events, job_id, cur, stage, {'iteration', tostring(iteration), 'deliveries', '1'})
+apply(job, events, job_id, cur, stage,
+  {'iteration', tostring(iteration), 'deliveries', '1', 'holder', message_id})
 local out = {'entered', cur}
 for _, v in ipairs(redis.call('HGETALL', job)) do out[#out + 1] = v end
 return out

@@ -10,34 +10,42 @@ def _job(store, project, status=Status.QUEUED):
 def test_enter_walks_the_pipeline_and_returns_the_job(store, project):
     job = _job(store, project)
     for stage in (Status.STARTING, Status.SCAFFOLD, Status.CODE):
-        entry = store.enter_stage(job.job_id, stage, attempt=1, iteration=0, max_deliveries=3)
+        entry = store.enter_stage(job.job_id, stage, attempt=1, iteration=0, max_deliveries=3,
+                                  message_id="m-" + stage)
         assert entry.outcome == "entered" and entry.job.status == stage
         assert entry.job.goal == "notes" and entry.job.deliveries == 1
 
 
 def test_duplicate_message_is_dropped(store, project):
     job = _job(store, project, Status.CODE)
-    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "entered"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, 'm1').outcome == "entered"
     # An old scaffold/code message arriving late: the job is past it.
-    assert store.enter_stage(job.job_id, Status.CODE, 1, 0, 3).outcome == "duplicate"
-    assert store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 0, 3).outcome == "duplicate"
+    assert store.enter_stage(job.job_id, Status.CODE, 1, 0, 3, 'm1').outcome == "duplicate"
+    assert store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 0, 3, 'm1').outcome == "duplicate"
     # A stale attempt's message.
-    assert store.enter_stage(job.job_id, Status.CHECKS, 2, 0, 3).outcome == "duplicate"
+    assert store.enter_stage(job.job_id, Status.CHECKS, 2, 0, 3, 'm1').outcome == "duplicate"
     assert len(store.history(job.job_id)) == 2
 
 
 def test_redelivery_resumes_until_the_budget_is_spent(store, project):
     job = _job(store, project, Status.CODE)
-    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "entered"
-    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "resumed"
-    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "resumed"
-    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3).outcome == "exhausted"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, 'm1').outcome == "entered"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, 'm1').outcome == "resumed"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, 'm1').outcome == "resumed"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, 'm1').outcome == "exhausted"
+
+
+def test_a_second_message_for_a_held_stage_is_a_duplicate(store, project):
+    job = _job(store, project, Status.CODE)
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, "first").outcome == "entered"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, "second").outcome == "duplicate"
+    assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, "first").outcome == "resumed"
 
 
 def test_fix_loop_needs_the_next_iteration(store, project):
     job = _job(store, project, Status.CHECKS)
-    assert store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 0, 3).outcome == "duplicate"
-    entry = store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 1, 3)
+    assert store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 0, 3, 'm1').outcome == "duplicate"
+    entry = store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 1, 3, 'm1')
     assert entry.outcome == "entered" and entry.job.iteration == 1
 
 
@@ -47,7 +55,7 @@ def test_cancel_flag_wins_over_entry(store, project):
     assert store.is_cancelled(job.job_id)
     after = store.get_job(job.job_id)
     assert after.status == Status.FAILED and after.cancelled and after.failed_stage == "scaffold"
-    assert store.enter_stage(job.job_id, Status.CODE, 1, 0, 3).outcome == "cancelled"
+    assert store.enter_stage(job.job_id, Status.CODE, 1, 0, 3, 'm1').outcome == "cancelled"
     assert store.cancel(job.job_id, "again").reason == "illegal"
 
 

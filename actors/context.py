@@ -1,0 +1,78 @@
+"""What the stage actors work with, built once per worker process from the environment.
+
+Tests swap parts (a generator that fails its first answer, a fake runtime) with `use()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass
+
+import dramatiq
+
+from actors.generators.base import Generator
+from actors.sandbox.base import SandboxRuntime
+from actors.sandbox.registry import SandboxRegistry
+from domain.capacity import Capacity
+from domain.redis_client import connect
+from domain.settings import Settings
+from domain.store import JobStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: JobStore
+    capacity: Capacity
+    runtime: SandboxRuntime
+    generator: Generator
+    broker: dramatiq.Broker
+    registry: SandboxRegistry
+
+
+_current: Services | None = None
+_lock = threading.Lock()
+
+
+def build(settings: Settings, broker: dramatiq.Broker) -> Services:
+    from actors.generators import get_generator
+    from actors.sandbox import get_runtime
+
+    client = connect(settings.redis_url, max_connections=256)
+    store = JobStore(client, prefix=settings.redis_prefix,
+                     stage_deadline_s=settings.stage_time_limit_s + 60)
+    capacity = Capacity(store, global_cap=settings.global_sandbox_cap,
+                        queue_cap=settings.queue_cap)
+    return Services(settings, store, capacity, get_runtime(settings, client),
+                    get_generator(settings), broker, SandboxRegistry(client, settings.redis_prefix))
+
+
+def services() -> Services:
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = build(Settings.from_env(), dramatiq.get_broker())
+    return _current
+
+
+def use(**overrides: object) -> Services:
+    """Replace parts of the current services (tests); returns the new set."""
+    global _current
+    base = services()
+    with _lock:
+        _current = dataclasses.replace(base, **overrides)
+    return _current
+
+
+def install(svc: Services) -> None:
+    global _current
+    with _lock:
+        _current = svc
+
+
+def reset() -> None:
+    global _current
+    with _lock:
+        _current = None

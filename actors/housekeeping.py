@@ -1,0 +1,131 @@
+"""Periodic housekeeping, run by the workers themselves (no separate scheduler).
+
+Each worker process runs a small loop; a Redis lock per task makes one sweep happen per interval
+however many processes run it. Tasks: release SCHEDULED jobs at their time, the watchdog
+(re-drive or fail stages that stopped progressing), and the sandbox reaper.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import dramatiq
+
+from actors import context, teardown
+from actors.context import Services
+from domain.failures import Reason
+from domain.logs import get_logger
+from domain.messages import send_stage, stage_message
+from domain.status import STAGES, Status
+
+log = get_logger("kiln.housekeeping")
+
+# A cancelled job's sandbox that is still registered this long after the cancel is killed by
+# the reaper itself: the actor holding it is stuck in a call.
+CANCEL_HARD_DEADLINE_S = 3.0
+
+
+def _claim(svc: Services, task: str, interval_s: float) -> bool:
+    key = f"{svc.settings.redis_prefix}:housekeeping:{task}"
+    return bool(svc.store.redis.set(key, "1", nx=True, px=max(1, int(interval_s * 1000))))
+
+
+def release_scheduled(svc: Services) -> int:
+    admitted = svc.capacity.release_scheduled()
+    for job_id, attempt in admitted:
+        send_stage(svc.broker, Status.STARTING, job_id, attempt)
+    return len(admitted)
+
+
+def watchdog(svc: Services) -> int:
+    """Re-drive stages whose deadline passed; fail them once the re-drive budget is spent."""
+    handled = 0
+    for job in svc.store.get_jobs(svc.store.overdue(svc.store.clock.now())):
+        if job.status not in STAGES:
+            svc.store.redis.zrem(svc.store.keys.active(), job.job_id)
+            continue
+        holder = uuid.uuid4().hex
+        outcome = svc.store.redrive(job, holder, svc.settings.max_deliveries)
+        if outcome == "ok":
+            message = stage_message(job.status, job.job_id, job.attempt, job.iteration)
+            svc.broker.enqueue(message.copy(message_id=holder))
+            log.warning("watchdog.redrive", job_id=job.job_id, stage=job.status.value)
+        elif outcome == "exhausted":
+            teardown.fail(svc, job.job_id, job.status, Reason.STUCK,
+                          f"{job.status.value} made no progress after re-drives")
+        handled += outcome != "moved"
+    return handled
+
+
+def reap(svc: Services) -> int:
+    """Kill sandboxes nobody needs: job vanished, job terminal and not previewing, preview
+    expired; for e2b also provider sandboxes with Kiln metadata but no registry record."""
+    now = svc.store.clock.now()
+    records = svc.registry.all()
+    jobs = {j.job_id: j for j in svc.store.get_jobs(sorted({r.job_id for r in records}))}
+    killed = 0
+    for record in records:
+        job = jobs.get(record.job_id)
+        reason = None
+        if job is None:
+            reason = "job_vanished"
+        elif job.status == Status.READY:
+            if job.sandbox_id != record.sandbox_id:
+                reason = "superseded"
+            elif (job.sandbox_expires_at or 0) <= now:
+                reason = "preview_expired"
+        elif job.status == Status.FAILED and now - job.updated_at >= CANCEL_HARD_DEADLINE_S:
+            reason = "job_failed"
+        elif record.expires_at <= now:
+            reason = "expired"
+        if reason:
+            svc.runtime.kill(record.sandbox_id)
+            svc.registry.remove(record.sandbox_id)
+            log.info("reaper.killed", sandbox_id=record.sandbox_id, job_id=record.job_id,
+                     reason=reason)
+            killed += 1
+    known = {r.sandbox_id for r in records}
+    for sandbox_id, metadata in svc.runtime.list_live():
+        if sandbox_id not in known and metadata.get("kiln_job_id"):
+            svc.runtime.kill(sandbox_id)
+            log.info("reaper.killed", sandbox_id=sandbox_id, reason="unregistered")
+            killed += 1
+    return killed
+
+
+TASKS = (("scheduled", release_scheduled, 1.0), ("watchdog", watchdog, 2.0),
+         ("reaper", reap, 2.0))
+
+
+def run_once(svc: Services, force: bool = False) -> dict[str, int]:
+    done = {}
+    for name, task, interval in TASKS:
+        if force or _claim(svc, name, interval):
+            try:
+                done[name] = task(svc)
+            except Exception:  # one failing sweep must not stop the others
+                log.exception("housekeeping.failed", task=name)
+    return done
+
+
+class Housekeeping(dramatiq.Middleware):
+    """Starts the housekeeping loop in every worker process."""
+
+    def __init__(self, tick_s: float = 0.5) -> None:
+        self.tick_s = tick_s
+        self._stop = threading.Event()
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stop.clear()
+        threading.Thread(target=self._loop, name="kiln-housekeeping", daemon=True).start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            try:
+                run_once(context.services())
+            except Exception:
+                log.exception("housekeeping.loop_failed")

@@ -1,0 +1,150 @@
+"""The steps every stage actor shares, in one place.
+
+`stage_actor(stage)` turns a plain function `work(ctx) -> Next | Ready | None` into a Dramatiq
+actor that: enters the stage in one Redis round trip (cancel check, duplicate check, delivery
+count, transition), binds the job's log context, runs the work, then sends the next stage's
+message — or tears down on cancel, or fails the job with the stage's friendly message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
+
+from actors import context, teardown
+from actors.sandbox.base import Sandbox
+from domain.errors import Cancelled, TransientError
+from domain.failures import Reason
+from domain.job import Job
+from domain.logs import bind_job_context, clear_job_context, get_logger
+from domain.messages import QUEUE, STAGE_ACTOR, send_stage
+from domain.settings import Settings
+from domain.status import Status, next_stage
+
+log = get_logger("kiln.stage")
+_SETTINGS = Settings.from_env()  # actor options (time limits, retries) are fixed at import
+
+
+@dataclass(frozen=True)
+class Next:
+    """Send the job to `stage` (the fix loop goes back to scaffold with iteration + 1)."""
+
+    stage: Status
+    iteration: int
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The build is done: record the preview and finish READY."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageContext:
+    job: Job
+    stage: Status
+    resumed: bool
+    services: context.Services
+
+    @property
+    def store(self):  # noqa: ANN201
+        return self.services.store
+
+    def cancelled(self) -> bool:
+        return self.services.store.is_cancelled(self.job.job_id)
+
+    def sandbox(self) -> Sandbox:
+        if not self.job.sandbox_id:
+            raise RuntimeError("the job has no sandbox yet")
+        return self.services.runtime.connect(self.job.sandbox_id)
+
+
+Work = Callable[[StageContext], "Next | Ready | None"]
+
+
+def _retries_so_far() -> int:
+    message = CurrentMessage.get_current_message()
+    return message.options.get("retries", 0) if message else 0
+
+
+def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: int) -> None:
+    svc = context.services()
+    message = CurrentMessage.get_current_message()
+    entry = svc.store.enter_stage(job_id, stage, attempt, iteration, svc.settings.max_deliveries,
+                                  message.message_id if message else "")
+    job = entry.job
+    bind_job_context(job_id=job_id, stage=stage.value, attempt=attempt,
+                     debug_id=job.debug_id if job else None,
+                     user_id=job.user_id if job else None)
+    try:
+        if entry.outcome in ("missing", "duplicate"):
+            log.info("stage.dropped", outcome=entry.outcome, status=entry.status)
+            return
+        if entry.outcome == "cancelled":
+            teardown.after_cancel(svc, job_id)
+            return
+        if entry.outcome == "exhausted":
+            log.error("stage.worker_lost", deliveries=svc.settings.max_deliveries)
+            teardown.fail(svc, job_id, stage, Reason.WORKER_LOST,
+                          f"{stage.value} was delivered more than "
+                          f"{svc.settings.max_deliveries} times without finishing")
+            return
+        log.info("stage.entered", outcome=entry.outcome, iteration=iteration)
+        _do_work(svc, StageContext(job, stage, entry.outcome == "resumed", svc), work)
+    finally:
+        clear_job_context()
+
+
+def _do_work(svc: context.Services, ctx: StageContext, work: Work) -> None:
+    job, stage = ctx.job, ctx.stage
+    started = time.monotonic()
+    try:
+        result = work(ctx)
+    except Cancelled:
+        teardown.after_cancel(svc, job.job_id)
+        return
+    except TimeLimitExceeded:
+        teardown.fail(svc, job.job_id, stage, Reason.STAGE_ERROR,
+                      f"{stage.value} ran past its time limit")
+        return
+    except TransientError as exc:
+        if _retries_so_far() < svc.settings.max_retries and not ctx.cancelled():
+            log.warning("stage.retrying", error=str(exc))
+            raise  # Retries middleware re-runs the message with backoff
+        teardown.fail(svc, job.job_id, stage, Reason.STAGE_ERROR, str(exc))
+        return
+    except Exception as exc:  # any other error is this stage's failure, never a lost job
+        log.exception("stage.failed")
+        teardown.fail(svc, job.job_id, stage, getattr(exc, "reason", Reason.STAGE_ERROR),
+                      f"{type(exc).__name__}: {exc}")
+        return
+    log.info("stage.done", seconds=round(time.monotonic() - started, 3))
+    if isinstance(result, Ready):
+        teardown.finish_ready(svc, job, result.fields)
+        return
+    target = result or Next(next_stage(stage), job.iteration)
+    send_stage(svc.broker, target.stage, job.job_id, job.attempt, target.iteration)
+
+
+def stage_actor(stage: Status, time_limit_s: int | None = None) -> Callable[[Work], Any]:
+    """Declare `work` as the actor of `stage` on Kiln's one queue."""
+
+    def decorate(work: Work) -> dramatiq.Actor:
+        def run(job_id: str, attempt: int = 1, iteration: int = 0) -> None:
+            _run_stage(stage, work, job_id, attempt, iteration)
+
+        run.__name__ = run.__qualname__ = STAGE_ACTOR[stage]
+        limit = time_limit_s or _SETTINGS.stage_time_limit_s
+        # Only transient errors are retried, and only while _do_work re-raises them.
+        return dramatiq.actor(
+            run, actor_name=STAGE_ACTOR[stage], queue_name=QUEUE, time_limit=limit * 1000,
+            retry_when=lambda retries, exc: isinstance(exc, TransientError),
+        )
+
+    return decorate

@@ -1,0 +1,131 @@
+"""One actor per stage. Each is a plain function of its stage's work; the shared steps (enter,
+cancel, duplicates, retries, send next, log context) are in `actors.stage`."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import httpx
+
+from actors.stage import Next, Ready, StageContext, stage_actor
+from actors.workspace import MANIFEST, install_commands, read_manifest, skeleton
+from domain.errors import Cancelled, TransientError
+from domain.failures import Reason
+from domain.logs import get_logger
+from domain.status import Status
+from domain.tiers import limits_for
+
+log = get_logger("kiln.stages")
+
+
+class StageFailure(Exception):
+    """A stage's own, non-retryable failure with a catalogue reason."""
+
+    def __init__(self, message: str, reason: str = Reason.STAGE_ERROR) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@stage_actor(Status.STARTING)
+def starting(ctx: StageContext) -> None:
+    svc, job = ctx.services, ctx.job
+    if job.sandbox_id:  # redelivered after a crash: reconnect instead of creating another
+        try:
+            svc.runtime.connect(job.sandbox_id)
+            return
+        except Exception:  # gone: create a fresh one below
+            log.info("sandbox.reconnect_failed", sandbox_id=job.sandbox_id)
+    sandbox = svc.runtime.create(
+        job.job_id, {"kiln_job_id": job.job_id, "kiln_project_id": job.project_id},
+        timeout_s=svc.settings.stage_time_limit_s * 6)
+    if not svc.store.update(job.job_id, Status.STARTING, sandbox_id=sandbox.id):
+        sandbox.kill()  # cancelled meanwhile
+        raise Cancelled()
+    job.sandbox_id = sandbox.id
+
+
+@stage_actor(Status.SCAFFOLD)
+def scaffold(ctx: StageContext) -> None:
+    files = skeleton(ctx.job.goal)
+    if ctx.job.resume_at and ctx.job.iteration == 0:
+        files.update(ctx.store.files(ctx.job.job_id))  # a replay restores the generated app
+    ctx.sandbox().write_files(files)
+
+
+@stage_actor(Status.CODE)
+def code(ctx: StageContext) -> None:
+    job, store = ctx.job, ctx.store
+    sandbox = ctx.sandbox()
+    stored = store.files(job.job_id)
+    if job.resume_at and job.resume_at not in ("scaffold", "code") and stored \
+            and job.iteration == 0:
+        files = stored  # replaying a later stage: reuse the code, do not regenerate it
+    else:
+        workspace = {path: sandbox.read_file(path) for path in sandbox.list_files()
+                     if not path.startswith((".venv/", "node_modules/"))}
+        feedback = store.redis.get(store.keys.feedback(job.job_id)) if job.iteration else None
+        files = ctx.services.generator.generate(job.goal, workspace, feedback)
+    sandbox.write_files(files)
+    if not store.update(job.job_id, Status.CODE, files=files, files_written=len(files)):
+        raise Cancelled()
+
+
+@stage_actor(Status.DEPS)
+def deps(ctx: StageContext) -> None:
+    sandbox = ctx.sandbox()
+    files = ctx.store.files(ctx.job.job_id)
+    for command in install_commands(files):
+        result = sandbox.run(command, timeout=ctx.services.settings.command_timeout_s,
+                             cancel_check=ctx.cancelled)
+        if result.timed_out:
+            raise TransientError(f"dependency installation timed out: {command}")
+        if not result.ok:
+            raise StageFailure(f"`{command}` exited {result.exit_code}:\n{result.output}")
+
+
+def _fingerprint(output: str) -> str:
+    # Timings and temp paths differ between runs of the same failure; compare the shape only.
+    lines = [line for line in output.splitlines() if not line.startswith(("Ran ", "----"))]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+@stage_actor(Status.CHECKS)
+def checks(ctx: StageContext) -> Next | Ready:
+    job, store, svc = ctx.job, ctx.store, ctx.services
+    sandbox = ctx.sandbox()
+    manifest = read_manifest(store.files(job.job_id).get(MANIFEST) or sandbox.read_file(MANIFEST))
+    result = sandbox.run(manifest.checks, timeout=svc.settings.command_timeout_s,
+                         cancel_check=ctx.cancelled)
+    if not result.ok:
+        budget = limits_for(job.tier).fix_iterations
+        key = store.keys.feedback(job.job_id)
+        previous = store.redis.get(key + ":fp")
+        fingerprint = _fingerprint(result.output)
+        if job.iteration < budget and fingerprint != previous:
+            store.redis.set(key, result.output[-8000:], ex=86_400)
+            store.redis.set(key + ":fp", fingerprint, ex=86_400)
+            log.info("checks.fix_loop", iteration=job.iteration + 1, budget=budget)
+            return Next(Status.SCAFFOLD, job.iteration + 1)
+        raise StageFailure(f"checks failed (iteration {job.iteration}):\n{result.output}",
+                           Reason.CHECKS_FAILED)
+    return Ready({"preview_url": _start_preview(ctx, manifest)})
+
+
+def _start_preview(ctx: StageContext, manifest) -> str:  # noqa: ANN001
+    sandbox = ctx.sandbox()
+    port = sandbox.preview_port()
+    sandbox.start_background(manifest.start_command(port))
+    url = sandbox.preview_url(port)
+    deadline = time.monotonic() + ctx.services.settings.preview_wait_s
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if ctx.cancelled():
+                raise Cancelled()
+            try:
+                if client.get(url.rstrip("/") + manifest.health).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)  # polling the app's own server until it answers
+    raise StageFailure(f"the app did not answer 200 at {url} in time", Reason.PREVIEW_FAILED)

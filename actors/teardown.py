@@ -1,0 +1,69 @@
+"""How a job leaves the pipeline: cancelled, failed or ready. Each path frees the sandbox (or
+keeps it for the preview) and lets the next waiting job in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.context import Services
+from domain.failures import Reason, friendly_message, sanitize_detail
+from domain.job import Job
+from domain.logs import get_logger, scrub
+from domain.messages import send_stage
+from domain.status import Status
+
+log = get_logger("kiln.teardown")
+
+
+def admit_next(svc: Services) -> None:
+    """A slot may have been freed: admit waiting jobs and start them."""
+    for job_id, attempt in svc.capacity.admit():
+        send_stage(svc.broker, Status.STARTING, job_id, attempt)
+
+
+def kill_sandboxes(svc: Services, job_id: str) -> int:
+    """Kill every sandbox of the job: the one on record and any registered for it (a worker can
+    die between creating a sandbox and recording its id)."""
+    job = svc.store.get_job(job_id)
+    ids = {record.sandbox_id for record in svc.registry.for_job(job_id)}
+    if job and job.sandbox_id:
+        ids.add(job.sandbox_id)
+    killed = sum(1 for sandbox_id in ids if svc.runtime.kill(sandbox_id))
+    if killed:
+        log.info("sandbox.killed", count=killed)
+    return killed
+
+
+def after_cancel(svc: Services, job_id: str) -> None:
+    log.info("stage.cancelled")
+    kill_sandboxes(svc, job_id)
+    admit_next(svc)
+
+
+def fail(svc: Services, job_id: str, stage: Status, reason: str, detail: str) -> None:
+    result = svc.store.transition(
+        job_id, Status.FAILED, expected=stage, error_code=reason,
+        error_message=friendly_message(stage, reason),
+        error_detail=sanitize_detail(scrub(detail)))
+    if result.ok:
+        log.error("job.failed", reason=reason, detail=sanitize_detail(scrub(detail))[:500])
+    else:
+        log.info("job.fail_skipped", reason=result.reason, status=result.previous)
+    kill_sandboxes(svc, job_id)
+    admit_next(svc)
+
+
+def finish_ready(svc: Services, job: Job, fields: dict[str, Any]) -> None:
+    expires = svc.store.clock.now() + svc.settings.preview_ttl_s
+    result = svc.store.transition(job.job_id, Status.READY, expected=Status.CHECKS,
+                                  sandbox_expires_at=expires, **fields)
+    if not result.ok:  # cancelled while the preview started: the cancel wins
+        log.info("job.ready_refused", status=result.previous)
+        kill_sandboxes(svc, job.job_id)
+    else:
+        if job.sandbox_id:  # the preview outlives the build: the reaper reads this expiry
+            svc.registry.extend(job.sandbox_id, expires)
+        started = job.timestamps.get("starting", job.created_at)
+        svc.capacity.record_build_duration(svc.store.clock.now() - started)
+        log.info("job.ready", preview_url=fields.get("preview_url"))
+    admit_next(svc)

@@ -1,0 +1,115 @@
+"""`bin/dev`: the whole of Kiln on one machine.
+
+Embedded Redis (append-only file under .kiln/redis, so a second run finds the first's data),
+the Dramatiq workers and the web app, restarted if they die. With a goal, it also runs one
+build through the HTTP API, printing each stage, then `Preview: <url>`. Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+
+from bin.support.embedded_redis import EmbeddedRedis
+from bin.support.supervisor import Supervisor
+from domain.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bin/dev", description=__doc__.splitlines()[0])
+    parser.add_argument("goal", nargs="?", help='run one build, e.g. "a todo app"')
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    parser.add_argument("--processes", type=int, default=1, help="worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
+    return parser.parse_args(argv)
+
+
+def _wait_http(url: str, deadline_s: float = 30) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"bin/dev: {url} did not come up")
+
+
+def run_build(base: str, goal: str) -> None:
+    secret = Settings.from_env().jwt_secret
+    token = jwt.encode({"sub": "dev", "tier": "partner", "exp": int(time.time()) + 86_400},
+                       secret, algorithm="HS256")
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        project = client.post("/api/projects", json={"name": goal[:60]}).json()
+        start = client.post("/api/generation/start",
+                            json={"project_id": project["project_id"], "goal": goal})
+        if start.status_code != 201:
+            raise SystemExit(f"bin/dev: start refused: {start.text}")
+        job_id = start.json()["job_id"]
+        print(f"Build {job_id} started", flush=True)
+        with client.stream("GET", f"/api/generation/{job_id}/events", timeout=None) as events:
+            for line in events.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                event = json.loads(line[5:])
+                if event.get("type") == "queue":
+                    continue
+                print(f"  {event.get('stage_label') or event.get('status')}", flush=True)
+                if event.get("status") in ("ready", "failed"):
+                    break
+        status = client.get(f"/api/generation/{job_id}/status").json()
+        if status["status"] == "ready":
+            print(f"Preview: {status['preview_url']}", flush=True)
+        else:
+            print(f"Build failed: {status['error_message']} (debug_id {status['debug_id']})",
+                  flush=True)
+
+
+def main(argv: list[str]) -> int:
+    args = _args(argv)
+    kiln_dir = ROOT / ".kiln"
+    redis_server = None
+    env = {"KILN_SANDBOX_ROOT": str(kiln_dir / "sandboxes")}
+    if not os.environ.get("REDIS_URL"):
+        redis_server = EmbeddedRedis(data_dir=kiln_dir / "redis")
+        env["REDIS_URL"] = redis_server.start()
+        print(f"bin/dev: redis at {env['REDIS_URL']} (data in {kiln_dir / 'redis'})", flush=True)
+    os.environ.update(env)
+    supervisor = Supervisor(on_event=lambda msg: print(f"bin/dev: {msg}", flush=True))
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        supervisor.add("workers", [sys.executable, "-m", "dramatiq", "actors",
+                                   "--processes", str(args.processes),
+                                   "--threads", str(args.threads)], env)
+        supervisor.add("web", [sys.executable, "-m", "uvicorn", "web.app:app", "--host",
+                               "127.0.0.1", "--port", str(args.port), "--no-access-log"], env)
+        supervisor.start()
+        base = f"http://127.0.0.1:{args.port}"
+        _wait_http(f"{base}/healthz")
+        print(f"Kiln is running at {base}/  (Ctrl-C stops it)", flush=True)
+        if args.goal:
+            run_build(base, args.goal)
+        signal.pause()
+    except KeyboardInterrupt:
+        print("\nbin/dev: stopping", flush=True)
+    finally:
+        supervisor.stop()
+        if redis_server:
+            redis_server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

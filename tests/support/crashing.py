@@ -1,0 +1,13 @@
+"""A generator that kills the worker process running it: a crash-looping stage."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+
+class KillsItsWorker:
+    name = "kills-its-worker"
+
+    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+        os.kill(os.getpid(), signal.SIGKILL)

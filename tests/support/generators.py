@@ -1,0 +1,96 @@
+"""Generators for pipeline tests: the template generator with a twist. They are importable by
+worker processes too (KILN_GENERATOR=tests.support.generators:SlowInstall)."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from pathlib import Path
+
+from actors.generators.template import TemplateGenerator
+
+BROKEN_TEST = """import unittest
+
+
+class Broken(unittest.TestCase):
+    def test_feature(self):
+        self.assertEqual({value!r}, "fixed", "feature not implemented yet")
+"""
+
+
+class FirstAnswerBroken(TemplateGenerator):
+    """The first answer fails its own test; given feedback, the fix passes."""
+
+    name = "first-answer-broken"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str | None] = []
+
+    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+        self.calls.append(feedback)
+        files = super().generate(goal, workspace, feedback)
+        value = "fixed" if feedback else "broken"
+        files["tests/test_broken.py"] = BROKEN_TEST.format(value=value)
+        return files
+
+
+class AlwaysBroken(TemplateGenerator):
+    """Fails every time, differently each time (so only the budget stops it)."""
+
+    name = "always-broken"
+
+    def __init__(self, same_failure: bool = False) -> None:
+        super().__init__()
+        self.same_failure = same_failure
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+        with self._lock:
+            self.count += 1
+            value = "broken" if self.same_failure else f"broken attempt {self.count}"
+        files = super().generate(goal, workspace, feedback)
+        files["tests/test_broken.py"] = BROKEN_TEST.format(value=value)
+        return files
+
+
+class SlowInstall(TemplateGenerator):
+    """An app whose install step takes a while and leaves a setsid grandchild. Its sleeps carry
+    a unique fraction so a test can find their host pids in /proc (`install_pids`)."""
+
+    name = "slow-install"
+    seconds = 30
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marker = f"{random.randrange(10**6):06d}"
+
+    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+        files = super().generate(goal, workspace, feedback)
+        manifest = json.loads(files.get("kiln.json", "{}") or "{}")
+        manifest["install"] = (f"setsid sleep {self.seconds + 60}.{self.marker} & "
+                               f"sleep {self.seconds}.{self.marker}")
+        files["kiln.json"] = json.dumps(manifest)
+        return files
+
+    def install_pids(self) -> list[int]:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[:1] == [b"sleep"] and argv[1:2] and argv[1].endswith(self.marker.encode()):
+                pids.append(int(entry.name))
+        return pids
+
+
+class ShortInstall(SlowInstall):
+    """A few seconds of install: long enough to kill a worker in the middle of it."""
+
+    name = "short-install"
+    seconds = 4
