@@ -71,3 +71,43 @@ class Keys:
 
     def idempotency(self, user_id: str, key: str) -> str:
         return f"{self.prefix}:idem:{user_id}:{key}"
+
+    def gate_by_version(self, project_id: str, build_version: str) -> str:
+        """STRING gate_id of the project's gate for one build version (idempotent creation)."""
+        return f"{self.prefix}:project:{project_id}:gate:{build_version}"
+
+    def sse_wake(self, token: str) -> str:
+        """STREAM one web process appends to, to wake its own blocked SSE reader."""
+        return f"{self.prefix}:sse:wake:{token}"
+
+    # -- capacity (domain/capacity.py and domain/lua/capacity_lib.lua build the same names) --
+    def queue(self) -> str:
+        """ZSET job_id -> order key: the jobs waiting for admission, head first."""
+        return f"{self.prefix}:queue"
+
+    def queue_seq(self) -> str:
+        """Counter handing out order keys for the admission queue."""
+        return f"{self.prefix}:queue:seq"
+
+    def queue_user(self, user_id: str) -> str:
+        """SET of the user's job ids in the admission queue (usage counts)."""
+        return f"{self.prefix}:queue:user:{user_id}"
+
+    def queue_published(self) -> str:
+        """HASH job_id -> queue position last published to the job's event stream."""
+        return f"{self.prefix}:queue:published"
+
+    def scheduled(self) -> str:
+        """ZSET job_id -> scheduled_for: over-quota jobs waiting for their UTC day."""
+        return f"{self.prefix}:scheduled"
+
+    def scheduled_user(self, user_id: str) -> str:
+        return f"{self.prefix}:scheduled:user:{user_id}"
+
+    def quota(self, user_id: str, day: str) -> str:
+        """Counter of the user's jobs counted against one UTC day (YYYY-MM-DD); expires."""
+        return f"{self.prefix}:quota:{user_id}:{day}"
+
+    def build_durations(self) -> str:
+        """LIST of recent build durations in seconds, newest first (the ETA's moving average)."""
+        return f"{self.prefix}:build_durations"

@@ -1,0 +1,104 @@
+"""The Kiln web app: `create_app(settings, ...)` and, for `uvicorn web.app:app`, a module-level
+`app` built from the environment on first access."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from domain.clock import Clock
+from domain.gate_store import GateStore
+from domain.logs import configure_logging
+from domain.messages import sender_broker
+from domain.redis_client import connect
+from domain.settings import Settings
+from domain.store import JobStore
+from web import openapi
+from web.errors import EXCEPTION_HANDLERS
+from web.hub import StreamHub
+from web.idempotency import Idempotency
+from web.metrics import Metrics, metrics
+from web.routes import gates, generation, health, projects, usage
+from web.sse import job_events
+from web.state import Kiln
+
+
+def routes() -> list[BaseRoute]:
+    """The routing table: every route of DESIGN.md's HTTP API, in one place."""
+    table: list[BaseRoute] = [
+        Route("/", health.index, methods=["GET"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi.openapi, methods=["GET"]),
+        Route("/api/projects", projects.create_project, methods=["POST"]),
+        Route("/api/projects", projects.list_projects, methods=["GET"]),
+        Route("/api/projects/{project_id}", projects.get_project, methods=["GET"]),
+        Route("/api/projects/{project_id}/gates", gates.list_gates, methods=["GET"]),
+        Route("/api/gates/{gate_id}/resolve", gates.resolve_gate, methods=["POST"]),
+        Route("/api/generation/start", generation.start, methods=["POST"]),
+        Route("/api/generation/{job_id}/status", generation.status, methods=["GET"]),
+        Route("/api/generation/{job_id}/events", job_events, methods=["GET"]),
+        Route("/api/generation/{job_id}/cancel", generation.cancel, methods=["POST"]),
+        Route("/api/generation/{job_id}/preview-viewed", generation.preview_viewed,
+              methods=["POST"]),
+        Route("/api/usage", usage.usage, methods=["GET"]),
+    ]
+    if health.STATIC.is_dir():  # the build page's assets (web/static)
+        table.append(Mount("/static", StaticFiles(directory=health.STATIC), name="static"))
+    return table
+
+
+def create_app(settings: Settings | None = None, *, store: JobStore | None = None,
+               capacity: Any = None, clock: Clock | None = None, broker: Any = None,
+               sse_ping_s: float = 15.0) -> Starlette:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_format)
+    clock = clock or (store.clock if store else Clock())
+    store = store or JobStore(connect(settings.redis_url), prefix=settings.redis_prefix,
+                              clock=clock)
+    if capacity is None:
+        from domain.capacity import Capacity
+
+        capacity = Capacity(store, clock=clock, global_cap=settings.global_sandbox_cap,
+                            queue_cap=settings.queue_cap)
+    aredis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    # The SSE reader blocks one connection of its own; keep it off the request pool.
+    hub = StreamHub(aioredis.Redis.from_url(settings.redis_url, decode_responses=True),
+                    store.keys)
+    k = Kiln(settings=settings, store=store, capacity=capacity,
+             gates=GateStore(store.redis, prefix=store.prefix, clock=clock),
+             broker=broker or sender_broker(settings.redis_url), clock=clock, keys=store.keys,
+             aredis=aredis, hub=hub, metrics=Metrics(), idempotency=Idempotency(aredis,
+                                                                                store.keys),
+             sse_ping_s=sse_ping_s)
+    k.metrics.bind(k)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await hub.close()
+        await aredis.aclose()
+
+    app = Starlette(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app.state.kiln = k
+    return app
+
+
+_app: Starlette | None = None
+
+
+def __getattr__(name: str) -> Starlette:
+    # `uvicorn web.app:app` reads this; importing the module alone builds nothing.
+    global _app
+    if name != "app":
+        raise AttributeError(name)
+    if _app is None:
+        _app = create_app()
+    return _app

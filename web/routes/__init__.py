@@ -1,0 +1,1 @@
+"""One module per group of API routes; web/app.py holds the routing table."""

@@ -1,0 +1,132 @@
+"""Builds: start, status, cancel, preview-viewed. (Live events are in web/sse.py.)"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from domain.clock import iso
+from domain.failures import CANCELLED_MESSAGE
+from domain.logs import bind_job_context, get_logger
+from domain.messages import send_stage
+from domain.status import Status
+from domain.store import TransitionResult
+from domain.tiers import Tier
+from web import views
+from web.auth import authenticate, require_tier
+from web.bodies import GOAL_MAX, json_object, text
+from web.errors import ApiError
+from web.idempotency import fingerprint, validate_key
+from web.state import Kiln, blocking, kiln, owned_job, owned_project
+
+log = get_logger("kiln.web")
+
+
+def _send_admitted(k: Kiln, admitted: list[tuple[str, int]]) -> None:
+    for job_id, attempt in admitted:
+        try:
+            send_stage(k.broker, Status.STARTING, job_id, attempt)
+        except Exception as exc:  # the job stays queued+admitted; the watchdog re-drives it
+            log.error("send_starting_failed", job_id=job_id, error=type(exc).__name__)
+
+
+def _start(k: Kiln, project_id: str, user_id: str, tier: Tier, goal: str) -> dict[str, Any]:
+    if k.gates.pending_id(project_id):
+        raise ApiError(409, "gate_pending",
+                       "This project has a pending decision; resolve its gate first")
+    from domain.capacity import QueueFull  # TEMP until domain/capacity.py lands
+
+    try:
+        decision = k.capacity.start(project_id, user_id, tier.value, goal)
+    except QueueFull as exc:
+        raise ApiError(503, "queue_full", "The build queue is full; try again shortly",
+                       {"Retry-After": str(max(1, int(exc.retry_after)))}) from None
+    _send_admitted(k, decision.admitted)
+    job = decision.job
+    bind_job_context(job_id=job.job_id, debug_id=job.debug_id)
+    log.info("job_started", status=job.status.value, admitted=len(decision.admitted))
+    return {"job_id": job.job_id, "status": job.status.value,
+            "build_version": k.store.predicted_version(project_id),
+            "queue_position": k.capacity.position(job.job_id),
+            "scheduled_for": iso(job.scheduled_for)}
+
+
+async def start(request: Request) -> JSONResponse:
+    k = kiln(request)
+    principal = authenticate(request, k.settings.jwt_secret)
+    tier = require_tier(principal)
+    body = await json_object(request)
+    project_id = text(body, "project_id", 200)
+    goal = text(body, "goal", GOAL_MAX)
+    key = validate_key(request.headers.get("idempotency-key"))
+    await owned_project(k, project_id, principal.user_id)
+    if key is None:
+        return JSONResponse(await blocking(_start, k, project_id, principal.user_id, tier, goal),
+                            status_code=201)
+    fp = fingerprint(project_id, goal)
+    replay = await k.idempotency.claim(principal.user_id, key, fp)
+    if replay is not None:
+        return JSONResponse(replay, status_code=201, headers={"Idempotent-Replayed": "true"})
+    try:
+        response = await blocking(_start, k, project_id, principal.user_id, tier, goal)
+    except BaseException:
+        await k.idempotency.release(principal.user_id, key)
+        raise
+    await k.idempotency.complete(principal.user_id, key, fp, response)
+    return JSONResponse(response, status_code=201)
+
+
+def _queue_info(k: Kiln, job_id: str) -> tuple[int | None, float | None]:
+    return k.capacity.position(job_id), k.capacity.eta_seconds(job_id)
+
+
+async def status(request: Request) -> JSONResponse:
+    # The hot path: one HGETALL; queue position and ETA only while the job waits.
+    k = kiln(request)
+    principal = authenticate(request, k.settings.jwt_secret)
+    job = await owned_job(k, request.path_params["job_id"], principal.user_id)
+    position = eta = None
+    if job.status == Status.QUEUED:
+        position, eta = await blocking(_queue_info, k, job.job_id)
+    return JSONResponse(views.job_status(job, position, eta))
+
+
+def _cancel(k: Kiln, job_id: str) -> TransitionResult:
+    result = k.store.cancel(job_id, CANCELLED_MESSAGE)
+    if result.ok:  # a slot may have been freed: admit whoever waits for it
+        _send_admitted(k, k.capacity.admit())
+    return result
+
+
+async def cancel(request: Request) -> JSONResponse:
+    started = time.perf_counter()
+    k = kiln(request)
+    principal = authenticate(request, k.settings.jwt_secret)
+    job = await owned_job(k, request.path_params["job_id"], principal.user_id)
+    terminal = ApiError(409, "job_terminal", "This build has already finished")
+    if job.terminal:
+        raise terminal
+    result = await blocking(_cancel, k, job.job_id)
+    if not result.ok:  # it reached READY or FAILED while we were on our way
+        raise terminal
+    k.metrics.cancel_latency.observe(time.perf_counter() - started)
+    bind_job_context(job_id=job.job_id, debug_id=job.debug_id)
+    log.info("job_cancelled", previous=result.previous.value if result.previous else None)
+    return JSONResponse({"job_id": job.job_id, "status": "cancelled",
+                         "message": "Build cancelled"})
+
+
+async def preview_viewed(request: Request) -> JSONResponse:
+    k = kiln(request)
+    principal = authenticate(request, k.settings.jwt_secret)
+    job = await owned_job(k, request.path_params["job_id"], principal.user_id)
+    if job.status != Status.READY:
+        raise ApiError(409, "job_not_ready", "The build is not ready yet")
+    version = job.build_version or job.job_id
+    created = await blocking(k.gates.create, job.project_id, principal.user_id, job.job_id,
+                             version)
+    return JSONResponse({"gate_id": created.gate_id,
+                         "status": "gate_created" if created.created else "gate_already_created"})

@@ -1,0 +1,61 @@
+"""What every route needs, built once per app by `create_app` and found on `app.state.kiln`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from domain.clock import Clock
+from domain.gate_store import GateStore
+from domain.job import Job
+from domain.keys import Keys
+from domain.settings import Settings
+from domain.store import JobStore
+from web.errors import not_found
+
+T = TypeVar("T")
+
+
+@dataclass
+class Kiln:
+    settings: Settings
+    store: JobStore  # synchronous (redis-py): call through `blocking`
+    capacity: Any  # domain.capacity.Capacity, synchronous too
+    gates: GateStore
+    broker: Any  # a Dramatiq broker that only enqueues
+    clock: Clock
+    keys: Keys
+    aredis: aioredis.Redis  # the async client for hot paths (status, events)
+    hub: Any  # web.hub.StreamHub
+    metrics: Any  # web.metrics.Metrics
+    idempotency: Any  # web.idempotency.Idempotency
+    sse_ping_s: float = 15.0
+
+
+def kiln(request: Request) -> Kiln:
+    return request.app.state.kiln
+
+
+async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a synchronous Redis call (JobStore, Capacity, GateStore) off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+async def owned_job(k: Kiln, job_id: str, user_id: str) -> Job:
+    """The job, if it is this user's; another user's job is as missing as a missing one."""
+    raw = await k.aredis.hgetall(k.keys.job(job_id))
+    if not raw or raw.get("user_id") != user_id:
+        raise not_found("Job not found")
+    return Job.from_redis(raw)
+
+
+async def owned_project(k: Kiln, project_id: str, user_id: str) -> dict[str, Any]:
+    project = await blocking(k.store.get_project, project_id)
+    if project is None or project.get("user_id") != user_id:
+        raise not_found("Project not found")
+    return project
