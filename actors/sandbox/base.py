@@ -67,3 +67,12 @@ class SandboxRuntime(Protocol):
 
     def list_live(self) -> list[tuple[str, dict[str, str]]]:
         """Sandboxes the runtime itself knows of, with their metadata (for the reaper)."""
+
+
+def asks_cancel(cancel_check: CancelCheck) -> bool:
+    """One poll of a cancel flag. A failing check (a Redis blip) reads as "not cancelled": the
+    next poll, ~100 ms later, decides; the job's own teardown is the backstop."""
+    try:
+        return bool(cancel_check())
+    except Exception:
+        return False

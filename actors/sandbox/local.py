@@ -1,0 +1,109 @@
+"""The local sandbox runtime (Kiln's default): one directory per sandbox under the sandbox root.
+
+Its state lives on disk (state.json, pid files) and in the Redis registry, so any thread or
+process on this host can reconnect to a sandbox and kill it. A local sandbox exists only on the
+host that created it: multi-host deployments use the e2b runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+
+from domain.errors import SandboxGone
+from domain.logs import get_logger
+
+from . import isolation
+from .local_sandbox import LocalSandbox, destroy
+from .registry import SandboxRecord, SandboxRegistry, this_host
+
+log = get_logger("kiln.sandbox")
+_ID = re.compile(r"^local-[a-f0-9]{16}$")
+
+
+class LocalRuntime:
+    name = "local"
+
+    def __init__(self, root: Path, registry: SandboxRegistry | None = None,
+                 limits: isolation.Limits | None = None, use_bwrap: bool | None = None) -> None:
+        """`use_bwrap=None` probes bubblewrap once; tests force either mode."""
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.registry = registry
+        self.limits = limits or isolation.Limits.from_env()
+        self.use_bwrap = isolation.bwrap_usable() if use_bwrap is None else use_bwrap
+
+    def create(self, job_id: str, metadata: dict[str, str], timeout_s: int) -> LocalSandbox:
+        sandbox_id = f"local-{uuid.uuid4().hex[:16]}"
+        directory = self.root / sandbox_id
+        (directory / "workspace").mkdir(parents=True)
+        (directory / "procs").mkdir()
+        now = time.time()
+        state = {"sandbox_id": sandbox_id, "job_id": job_id, "metadata": dict(metadata),
+                 "created_at": now, "expires_at": now + timeout_s, "host": this_host(),
+                 "isolation": "bwrap" if self.use_bwrap else "session"}
+        # Register before anything runs in it, so a crash right after create leaves a trace
+        # the reaper can follow.
+        if self.registry is not None:
+            self.registry.register(SandboxRecord(
+                sandbox_id=sandbox_id, job_id=job_id, runtime=self.name, host=state["host"],
+                created_at=now, expires_at=state["expires_at"]))
+        tmp = directory / ".state.tmp"
+        tmp.write_text(json.dumps(state))
+        tmp.replace(directory / "state.json")
+        log.info("sandbox_created", sandbox_id=sandbox_id, job_id=job_id,
+                 isolation=state["isolation"])
+        return self._sandbox(state)
+
+    def connect(self, sandbox_id: str) -> LocalSandbox:
+        state = self._state(sandbox_id)
+        if state is None:
+            raise SandboxGone(f"sandbox {sandbox_id} does not exist on this host")
+        return self._sandbox(state)
+
+    def kill(self, sandbox_id: str) -> bool:
+        if not _ID.match(sandbox_id):
+            # Not one of ours (or a path trick): nothing on disk to touch.
+            if self.registry is not None:
+                self.registry.remove(sandbox_id)
+            return False
+        return destroy(self.root / sandbox_id, sandbox_id, self.registry)
+
+    def list_live(self) -> list[tuple[str, dict[str, str]]]:
+        out: list[tuple[str, dict[str, str]]] = []
+        for entry in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            state = self._state(entry.name)
+            if state is not None:
+                meta = dict(state.get("metadata") or {}) | {"job_id": state["job_id"]}
+                out.append((entry.name, meta))
+        return out
+
+    def extend(self, sandbox_id: str, expires_at: float) -> None:
+        """Push the sandbox's expiry (e.g. preview kept for an hour after READY)."""
+        state = self._state(sandbox_id)
+        if state is None:
+            raise SandboxGone(f"sandbox {sandbox_id} is gone")
+        state["expires_at"] = float(expires_at)
+        path = self.root / sandbox_id / "state.json"
+        tmp = path.with_name(".state.tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
+        if self.registry is not None:
+            self.registry.extend(sandbox_id, expires_at)
+
+    def _state(self, sandbox_id: str) -> dict | None:
+        if not _ID.match(sandbox_id):
+            return None
+        try:
+            return json.loads((self.root / sandbox_id / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _sandbox(self, state: dict) -> LocalSandbox:
+        return LocalSandbox(sandbox_id=state["sandbox_id"], job_id=state["job_id"],
+                            directory=self.root / state["sandbox_id"],
+                            bwrap=state.get("isolation") == "bwrap", limits=self.limits,
+                            registry=self.registry)

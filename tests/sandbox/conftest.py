@@ -1,0 +1,42 @@
+"""Local-sandbox fixtures: a runtime per isolation mode (bwrap, plain session) on a temp root,
+with the real Redis registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from actors.sandbox.isolation import Limits
+from actors.sandbox.local import LocalRuntime
+from actors.sandbox.registry import SandboxRegistry
+from tests.sandbox.helpers import MODES
+
+
+@pytest.fixture
+def registry(r: redis.Redis) -> SandboxRegistry:
+    return SandboxRegistry(r, prefix="kiln")
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path, registry: SandboxRegistry) -> Iterator[Callable[..., LocalRuntime]]:
+    made: list[LocalRuntime] = []
+
+    def make(mode: str = "session", limits: Limits | None = None) -> LocalRuntime:
+        rt = LocalRuntime(tmp_path / "sandboxes", registry, limits or Limits(),
+                          use_bwrap=(mode == "bwrap"))
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in made:  # never leave a test's processes behind, whatever the test did
+        for sandbox_id, _ in rt.list_live():
+            rt.kill(sandbox_id)
+
+
+@pytest.fixture(params=MODES)
+def runtime(request: pytest.FixtureRequest, make_runtime: Callable[..., LocalRuntime]) -> LocalRuntime:
+    return make_runtime(request.param)
+

@@ -1,0 +1,52 @@
+"""Helpers for sandbox tests that look at the host's processes without Kiln's own code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+
+import pytest
+
+from actors.sandbox.isolation import bwrap_usable
+
+NO_BWRAP = "bubblewrap (bwrap) is not installed or cannot create namespaces on this host"
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None or not bwrap_usable(),
+                                 reason=NO_BWRAP)
+MODES = [pytest.param("bwrap", marks=[needs_bwrap, pytest.mark.bwrap]), "session"]
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def pids_running(argv: list[str]) -> list[int]:
+    """Host pids whose command line is exactly `argv` (read from /proc, not from Kiln)."""
+    want = "\0".join(argv).encode() + b"\0"
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as fh:
+                    if fh.read() == want:
+                        found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (this container's init may never reap orphans)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")

@@ -1,0 +1,88 @@
+"""Commands in a local sandbox: results, output bound, timeout, cancel, scrubbed environment."""
+
+import threading
+import time
+
+import pytest
+
+from actors.sandbox.base import MAX_OUTPUT
+from actors.sandbox.procs import marked
+from domain.errors import Cancelled
+from domain.keys import Keys
+from tests.sandbox.helpers import alive, needs_bwrap, pids_running
+
+
+def test_exit_code_output_and_cwd(runtime):
+    sb = runtime.create("job-1", {}, 60)
+    sb.write_files({"sub/f.txt": "x"})
+    res = sb.run("ls; echo err >&2; exit 3", cwd="sub", timeout=10)
+    assert (res.exit_code, res.ok, res.timed_out) == (3, False, False)
+    assert res.output == "f.txt\nerr\n"
+    assert sb.run("true", timeout=10).ok
+
+
+def test_output_is_truncated_keeping_the_tail(runtime):
+    sb = runtime.create("job-1", {}, 60)
+    res = sb.run("python3 -c \"print('x' * 100000); print('THE-END')\"", timeout=20)
+    assert res.ok and len(res.output) <= MAX_OUTPUT
+    assert res.output.rstrip().endswith("THE-END") and "truncated" in res.output
+
+
+def test_timeout_kills_the_command(runtime):
+    sb = runtime.create("job-1", {}, 60)
+    t0 = time.monotonic()
+    res = sb.run("echo started; sleep 7771", timeout=0.5)
+    assert res.timed_out and not res.ok and "started" in res.output
+    assert time.monotonic() - t0 < 2.5
+    assert not [p for p in pids_running(["sleep", "7771"]) if alive(p)]
+
+
+def test_cancel_flag_in_redis_kills_the_command_within_a_second(runtime, r):
+    sb = runtime.create("job-c", {}, 60)
+    flag = Keys("kiln").cancel("job-c")
+    threading.Timer(0.5, lambda: r.set(flag, "1")).start()
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        sb.run("sleep 7772 & setsid sleep 7773 & wait", timeout=30,
+               cancel_check=lambda: bool(r.exists(flag)))
+    assert time.monotonic() - t0 < 1.5  # flag at 0.5 s, kill within 1 s
+    leftover = pids_running(["sleep", "7772"]) + pids_running(["sleep", "7773"])
+    assert not [p for p in leftover if alive(p)]
+
+
+def test_host_secrets_never_reach_the_command(runtime, monkeypatch):
+    monkeypatch.setenv("FAKE_API_KEY", "sk-kiln-test-secret-123")
+    monkeypatch.setenv("KILN_JWT_SECRET", "jwt-test-secret-456")
+    sb = runtime.create("job-1", {}, 60)
+    res = sb.run("env", env={"GREETING": "hello", "STRIPE_SECRET_KEY": "passed-by-mistake"},
+                 timeout=10)
+    assert "GREETING=hello" in res.output and "HOME=" in res.output
+    for secret in ("sk-kiln-test-secret-123", "jwt-test-secret-456", "passed-by-mistake",
+                   "REDIS_URL"):
+        assert secret not in res.output
+
+
+@needs_bwrap
+@pytest.mark.bwrap
+def test_bwrap_hides_host_files_and_processes(make_runtime, monkeypatch):
+    monkeypatch.setenv("FAKE_API_KEY", "sk-kiln-test-secret-789")
+    sb = make_runtime("bwrap").create("job-1", {}, 60)
+    res = sb.run("cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'; ls /proc | grep -c '^[0-9]'; "
+                 "ls /root /work 2>&1; touch /usr/kiln-test 2>&1; pwd", timeout=10)
+    assert "sk-kiln-test-secret-789" not in res.output
+    assert "No such file" in res.output and "Read-only file system" in res.output
+    assert res.output.rstrip().endswith("/workspace")
+    # Its own PID namespace: only this command's few processes are visible.
+    counts = [int(line) for line in res.output.splitlines() if line.isdigit()]
+    assert counts and counts[0] < 10
+
+
+def test_every_process_carries_the_sandbox_marker(runtime):
+    sb = runtime.create("job-1", {}, 60)
+    handle = sb.start_background("sleep 7774")
+    assert handle.startswith("bg-")
+    from tests.sandbox.helpers import wait_until
+    pids = wait_until(lambda: pids_running(["sleep", "7774"]), what="background sleep")
+    assert set(pids) <= set(marked(sb.id))
+    sb.kill()
+    assert not [p for p in pids if alive(p)]
