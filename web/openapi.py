@@ -114,6 +114,15 @@ def _text(media: str, description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
 
 
+# One Server-Sent Event: `snapshot` (data = JobStatus) first, then `status`/`queue` events
+# (data = the stream entry) whose ids are the job's Redis Stream ids.
+_SSE_EVENT = {"description": "text/event-stream", "content": {"text/event-stream": {"schema": {
+    "type": "object", "required": ["data"],
+    "properties": {"id": {"type": "string", "pattern": r"^\d+-\d+$"}, "event": S,
+                   "data": {"type": "string", "contentMediaType": "application/json"},
+                   "retry": {"type": "integer"}}}}}}
+
+
 def _header(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "header", "required": False, "description": description,
             "schema": {"type": "string", "maxLength": 255}}
@@ -142,7 +151,7 @@ PATHS: dict[str, Any] = {
                    params=("job_id",))},
     "/api/generation/{job_id}/events": {
         "get": _op("A build's live events (SSE): snapshot, then one event per transition", 200,
-                   _text("text/event-stream"), (401, 404), params=("job_id",),
+                   _SSE_EVENT, (401, 404), params=("job_id",),
                    headers=[_header("Last-Event-ID", "Resume after this event id")])},
     "/api/generation/{job_id}/cancel": {
         "post": _op("Cancel a build", 200, _json("Cancelled"), (401, 404, 409),

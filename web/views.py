@@ -73,6 +73,10 @@ def event(fields: dict[str, str]) -> dict[str, Any]:
     for name in ("attempt", "iteration"):
         if name in out and out[name].isdigit():
             out[name] = int(out[name])
+    if fields.get("position", "").isdigit():  # queue events: the job's new place and ETA
+        out["queue_position"] = int(fields["position"])
+        with contextlib.suppress(KeyError, ValueError):
+            out["eta_seconds"] = float(fields["eta_seconds"])
     if "cancelled" in out:
         out["cancelled"] = out["cancelled"] == "1"
     for name in _EVENT_TIMES:

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from domain.capacity import QueueFull
 from domain.clock import iso
 from domain.failures import CANCELLED_MESSAGE
 from domain.logs import bind_job_context, get_logger
@@ -37,8 +38,6 @@ def _start(k: Kiln, project_id: str, user_id: str, tier: Tier, goal: str) -> dic
     if k.gates.pending_id(project_id):
         raise ApiError(409, "gate_pending",
                        "This project has a pending decision; resolve its gate first")
-    from domain.capacity import QueueFull  # TEMP until domain/capacity.py lands
-
     try:
         decision = k.capacity.start(project_id, user_id, tier.value, goal)
     except QueueFull as exc:

@@ -1,0 +1,62 @@
+"""Usage, health, readiness, metrics, the schema and the build page."""
+
+from __future__ import annotations
+
+import httpx
+
+from domain.settings import Settings
+from domain.status import Status
+from tests.web.conftest import auth, job_at, serve
+from web.app import create_app
+
+
+def test_usage(api, user_project):
+    api.post("/api/generation/start", json={"project_id": user_project["project_id"],
+                                            "goal": "x"}, headers=auth())
+    body = api.get("/api/usage", headers=auth()).json()
+    assert body["tier"] == "partner" and body["jobs_used"] == 1
+    assert body["jobs_remaining"] == 49 and body["resets_at"].endswith("Z")
+    none = api.get("/api/usage", headers=auth(tier=None)).json()
+    assert none["tier"] is None and none["jobs_remaining"] == 0
+
+
+def test_health_and_ready(api):
+    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/readyz").json() == {"status": "ready"}
+
+
+def test_ready_is_503_without_redis(web_settings):
+    down = Settings(**{**web_settings.__dict__, "redis_url": "redis://127.0.0.1:1/0"})
+    with serve(create_app(down)) as url:
+        res = httpx.get(url + "/readyz", timeout=10)
+        assert httpx.get(url + "/healthz", timeout=10).status_code == 200
+    assert res.status_code == 503 and res.json()["code"] == "redis_unavailable"
+
+
+def test_metrics(api, store, user_project):
+    job_at(store, user_project["project_id"], Status.CODE)
+    job = job_at(store, user_project["project_id"], Status.CODE)
+    api.post(f"/api/generation/{job}/cancel", headers=auth())
+    res = api.get("/metrics")
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/plain")
+    text = res.text
+    for name in ("kiln_jobs{", "kiln_queue_depth", "kiln_live_sandboxes",
+                 "kiln_cancel_latency_seconds_bucket", "kiln_stage_duration_seconds"):
+        assert name in text, name
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines()
+             if line and not line.startswith("#")}
+    assert all(n.startswith("kiln_") for n in names), names
+
+
+def test_openapi_describes_every_route(api, live):
+    schema = api.get("/openapi.json").json()
+    assert schema["openapi"].startswith("3.")
+    documented = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+    served = {(m, r.path) for r in live.app.routes if hasattr(r, "methods")
+              for m in r.methods if m != "HEAD"}
+    assert served == documented
+
+
+def test_index(api):
+    res = api.get("/")
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
