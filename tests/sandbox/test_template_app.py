@@ -1,0 +1,44 @@
+"""End to end on real processes: the template app is written into a local sandbox, its own
+checks pass there, and its server answers on the preview port with the goal in the page."""
+
+import html
+import json
+import urllib.request
+
+from actors.generators.template import TemplateGenerator
+from tests.sandbox.helpers import wait_until
+
+GOAL = "A shopping list where I can add, tick off & delete <items> with due dates"
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def test_template_app_checks_and_preview(runtime):
+    sb = runtime.create("job-1", {}, 120)
+    sb.write_files(TemplateGenerator().generate(GOAL, {}, None))
+    manifest = json.loads(sb.read_file("kiln.json"))
+    checks = sb.run(manifest["checks"], timeout=60)
+    assert checks.ok, checks.output
+
+    port = sb.preview_port()
+    sb.start_background(manifest["start"].replace("{port}", str(port)))
+    url = sb.preview_url(port)
+    status, page = wait_until(lambda: _get(url + manifest["health"])[0] == 200 and _get(url),
+                              timeout=15, what="the preview server")
+    assert status == 200 and html.escape(GOAL) in page and "<items>" not in page
+
+    req = urllib.request.Request(url + "/api/items", data=b'{"title": "milk"}', method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.status == 201
+    stored = json.loads(sb.read_file("data/items.json"))  # persisted inside the workspace
+    assert [item["title"] for item in stored] == ["milk"]
+
+    assert sb.kill() is True
+    assert _get(url)[0] == 0  # the preview server died with the sandbox
