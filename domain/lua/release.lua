@@ -1,0 +1,20 @@
+-- Scheduled jobs whose time has come go SCHEDULED -> QUEUED through the store's transition
+-- (apply: status, timestamps, event) and into the admission queue, in one step so no crash can
+-- leave a released job outside the queue. Their quota was counted when they were scheduled.
+-- ARGV: prefix, now, maxlen, limit, boosts JSON {tier: boost}. Returns the released job ids.
+PREFIX, NOW, MAXLEN = ARGV[1], ARGV[2], ARGV[3]
+local limit, boosts = tonumber(ARGV[4]), cjson.decode(ARGV[5])
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', k_scheduled(), '-inf', NOW, 'LIMIT', 0, limit)) do
+  local job = k_job(id)
+  local h = redis.call('HMGET', job, 'status', 'user_id', 'tier')
+  redis.call('ZREM', k_scheduled(), id)
+  if h[2] then redis.call('SREM', k_scheduled_user(h[2]), id) end
+  if h[1] == 'scheduled' then
+    -- No stage deadline: a job waiting in the queue is not stuck (STAGE_DEADLINE stays nil).
+    apply(job, job .. ':events', id, 'scheduled', 'queued', {})
+    enqueue(id, h[2], boosts[h[3]] or 0)
+    out[#out + 1] = id
+  end
+end
+return out
