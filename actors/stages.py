@@ -45,11 +45,16 @@ def starting(ctx: StageContext) -> None:
     job.sandbox_id = sandbox.id
 
 
+def _replays_generated_code(ctx: StageContext) -> bool:
+    """A replay resuming at deps or checks walks scaffold and code again on the stored files."""
+    return ctx.job.resume_at in (Status.DEPS, Status.CHECKS) and ctx.job.iteration == 0
+
+
 @stage_actor(Status.SCAFFOLD)
 def scaffold(ctx: StageContext) -> None:
     files = skeleton(ctx.job.goal)
-    if ctx.job.resume_at and ctx.job.iteration == 0:
-        files.update(ctx.store.files(ctx.job.job_id))  # a replay restores the generated app
+    if _replays_generated_code(ctx):
+        files.update(ctx.store.files(ctx.job.job_id))  # restore the app a replay resumes
     ctx.sandbox().write_files(files)
 
 
@@ -57,9 +62,8 @@ def scaffold(ctx: StageContext) -> None:
 def code(ctx: StageContext) -> None:
     job, store = ctx.job, ctx.store
     sandbox = ctx.sandbox()
-    stored = store.files(job.job_id)
-    if job.resume_at and job.resume_at not in ("scaffold", "code") and stored \
-            and job.iteration == 0:
+    stored = store.files(job.job_id) if _replays_generated_code(ctx) else {}
+    if stored:
         files = stored  # replaying a later stage: reuse the code, do not regenerate it
     else:
         workspace = {path: sandbox.read_file(path) for path in sandbox.list_files()

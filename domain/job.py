@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.status import STAGE_LABELS, PROGRESS, Status
 
-_INT = ("attempt", "iteration", "deliveries", "files_written")
+_INT = ("attempt", "iteration", "deliveries", "redeliveries", "files_written")
 _FLOAT = ("created_at", "updated_at", "stage_started_at", "scheduled_for", "sandbox_expires_at",
           "admitted_at", "queue_seq")
 
@@ -23,7 +23,8 @@ class Job:
     debug_id: str
     attempt: int = 1
     iteration: int = 0
-    deliveries: int = 0
+    deliveries: int = 0  # deliveries of the current stage's message
+    redeliveries: int = 0  # over the whole job: messages that came back after a crash/retry
     created_at: float = 0.0
     updated_at: float = 0.0
     stage_started_at: float | None = None

@@ -1,7 +1,9 @@
 """Code generators behind one interface (`base.Generator`): `get_generator(settings)` picks the
-configured one (`KILN_GENERATOR=template|anthropic`)."""
+configured one (`KILN_GENERATOR=template|anthropic|package.module:Class`)."""
 
 from __future__ import annotations
+
+import importlib
 
 from domain.settings import Settings
 
@@ -19,4 +21,8 @@ def get_generator(settings: Settings) -> Generator:
         from .anthropic import AnthropicGenerator
 
         return AnthropicGenerator(model=settings.anthropic_model)
+    if ":" in settings.generator:
+        # "package.module:Class": a generator of the deployment's own (tests use this too).
+        module_name, _, class_name = settings.generator.partition(":")
+        return getattr(importlib.import_module(module_name), class_name)()
     raise ValueError(f"unknown generator {settings.generator!r} (expected template or anthropic)")

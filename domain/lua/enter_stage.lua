@@ -21,6 +21,7 @@ if cur == stage then
   if job_iteration ~= iteration or h[4] ~= message_id then return {'duplicate', cur} end
   -- The same stage again: a redelivery after a crash (or a retry). Count it.
   local n = redis.call('HINCRBY', job, 'deliveries', 1)
+  redis.call('HINCRBY', job, 'redeliveries', 1)
   if n > max_deliveries then return {'exhausted', cur} end
   local out = {'resumed', cur}
   for _, v in ipairs(redis.call('HGETALL', job)) do out[#out + 1] = v end

@@ -33,6 +33,7 @@ def test_redelivery_resumes_until_the_budget_is_spent(store, project):
     assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, 'm1').outcome == "resumed"
     assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, 'm1').outcome == "resumed"
     assert store.enter_stage(job.job_id, Status.DEPS, 1, 0, 3, 'm1').outcome == "exhausted"
+    assert store.get_job(job.job_id).redeliveries == 3
 
 
 def test_a_second_message_for_a_held_stage_is_a_duplicate(store, project):
