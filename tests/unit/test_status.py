@@ -1,8 +1,15 @@
 """The pure state machine: table shape, labels, progress, stage order."""
 
 from domain.status import (
-    PROGRESS, STAGE_LABELS, STAGES, TERMINAL, TRANSITIONS, Status, can_transition,
-    next_stage, previous_status,
+    PROGRESS,
+    STAGE_LABELS,
+    STAGES,
+    TERMINAL,
+    TRANSITIONS,
+    Status,
+    can_transition,
+    next_stage,
+    previous_status,
 )
 from domain.tiers import Tier, limits_for
 from domain.versions import build_number, build_version
@@ -11,7 +18,7 @@ from domain.versions import build_number, build_version
 def test_nine_statuses_and_terminal_set():
     assert [s.value for s in Status] == [
         "scheduled", "queued", "starting", "scaffold", "code", "deps", "checks", "ready", "failed"]
-    assert TERMINAL == {Status.READY, Status.FAILED}
+    assert {Status.READY, Status.FAILED} == TERMINAL
     for status in TERMINAL:
         assert TRANSITIONS[status] == frozenset()
 
