@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.context import Services
-from domain.failures import Reason, friendly_message, sanitize_detail
+from domain.failures import friendly_message, sanitize_detail
 from domain.job import Job
 from domain.logs import get_logger, scrub
 from domain.messages import send_stage

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.status import STAGE_LABELS, PROGRESS, Status
+from domain.status import PROGRESS, STAGE_LABELS, Status
 
 _INT = ("attempt", "iteration", "deliveries", "redeliveries", "files_written")
 _FLOAT = ("created_at", "updated_at", "stage_started_at", "scheduled_for", "sandbox_expires_at",
