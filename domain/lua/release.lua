@@ -4,8 +4,15 @@
 -- ARGV: prefix, now, maxlen, limit, boosts JSON {tier: boost}. Returns the released job ids.
 PREFIX, NOW, MAXLEN = ARGV[1], ARGV[2], ARGV[3]
 local limit, boosts = tonumber(ARGV[4]), cjson.decode(ARGV[5])
-local out = {}
+local due = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', k_scheduled(), '-inf', NOW, 'LIMIT', 0, limit)) do
+  due[#due + 1] = {id, tonumber(redis.call('HGET', k_job(id), 'created_at')) or 0}
+end
+-- Jobs due at the same midnight join the queue in the order they were started (FIFO).
+table.sort(due, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+local out = {}
+for _, entry in ipairs(due) do
+  local id = entry[1]
   local job = k_job(id)
   local h = redis.call('HMGET', job, 'status', 'user_id', 'tier')
   redis.call('ZREM', k_scheduled(), id)

@@ -42,6 +42,20 @@ def test_over_quota_is_scheduled_then_released_after_midnight(make_capacity, new
     assert cap.usage("u", "bootstrapper")["jobs_used"] == 2
 
 
+def test_released_jobs_queue_in_the_order_they_were_started(make_capacity, new_project,
+                                                            clock):
+    cap = make_capacity(global_cap=0, env={"KILN_TIER_PARTNER_DAILY_JOBS": "1"})
+    queued, scheduled = [], []
+    for user in ("u5", "u3", "u1", "u4", "u2"):  # ids are random: order comes from time
+        pid = new_project(user)
+        queued.append(cap.start(pid, user, "partner", "app").job.job_id)
+        scheduled.append(cap.start(pid, user, "partner", "app").job.job_id)
+        clock.advance(1)
+    clock.set(MIDNIGHT)
+    cap.release_scheduled()
+    assert cap.redis.zrange(cap.keys.queue(), 0, -1) == queued + scheduled
+
+
 def test_quota_cascades_to_the_first_day_with_room(make_capacity, new_project):
     cap = make_capacity(env={"KILN_TIER_BOOTSTRAPPER_DAILY_JOBS": "1"})
     pid = new_project("u")
