@@ -58,10 +58,15 @@ def limit_prefix(limits: Limits) -> list[str]:
     return ["/bin/sh", "-c", script, "kiln-limits"]
 
 
+def system_python() -> str | None:
+    return shutil.which("python3", path=BASE_PATH)
+
+
 def python_dir() -> str | None:
     """A directory to put first on PATH when the system has no /usr/bin/python3: the real
-    interpreter behind this process (a pyenv shim would not work with HOME=workspace)."""
-    if shutil.which("python3", path=BASE_PATH):
+    interpreter behind this process (a pyenv shim would not work with HOME=workspace).
+    Under bwrap its installation prefix is bound read-only (see bwrap_argv)."""
+    if system_python():
         return None
     real = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
     return os.path.dirname(real)

@@ -65,8 +65,13 @@ class LocalRuntime:
         return self._sandbox(state)
 
     def kill(self, sandbox_id: str) -> bool:
-        if not _ID.match(sandbox_id):
-            # Not one of ours (or a path trick): nothing on disk to touch.
+        """Kill by id; harmless (False) for an unknown or already-dead id. A record that another
+        host registered is left alone: only that host can end its processes."""
+        record = self.registry.get(sandbox_id) if self.registry is not None else None
+        if record is not None and record.host != this_host():
+            log.warning("sandbox_kill_other_host", sandbox_id=sandbox_id, host=record.host)
+            return False
+        if not _ID.match(sandbox_id):  # not one of ours (or a path trick): nothing on disk
             if self.registry is not None:
                 self.registry.remove(sandbox_id)
             return False

@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +18,7 @@ from domain.logs import get_logger
 
 from . import isolation, paths, procs
 from .base import MAX_OUTPUT, CancelCheck, CommandResult, asks_cancel
+from .output import Tail
 from .registry import SandboxRegistry
 
 log = get_logger("kiln.sandbox")
@@ -58,7 +58,7 @@ class LocalSandbox:
         started = time.monotonic()
         name = f"run-{uuid.uuid4().hex[:10]}"
         proc = self._launch(command, cwd, env, name, subprocess.PIPE, foreground=True)
-        tail = _Tail(proc.stdout)
+        tail = Tail(proc.stdout)
         timed_out = cancelled = False
         try:
             while True:
@@ -139,6 +139,11 @@ class LocalSandbox:
                                 stdout=stdout, stderr=subprocess.STDOUT,  # type: ignore[arg-type]
                                 start_new_session=True, close_fds=True)
         procs.record(self.directory / "procs", name, proc.pid)
+        if not (self.directory / "state.json").is_file():
+            # Killed while we were launching: kill() may have scanned before this process
+            # existed, so end it here rather than leave it running in a dead sandbox.
+            self._end_command(proc, name)
+            raise SandboxGone(f"sandbox {self.id} was killed")
         return proc
 
     def _end_command(self, proc: subprocess.Popen[bytes], name: str) -> None:
@@ -154,7 +159,10 @@ class LocalSandbox:
 def destroy(directory: Path, sandbox_id: str, registry: SandboxRegistry | None) -> bool:
     """End every process of the sandbox, remove its directory and its registration.
     Harmless for a sandbox already gone (returns False)."""
-    existed = (directory / "state.json").is_file()
+    state = directory / "state.json"
+    existed = state.is_file()
+    with contextlib.suppress(FileNotFoundError):
+        state.unlink()  # first: launches that start from now on refuse (see _launch)
     procs.kill_all(sandbox_id, directory / "procs", cwd_root=directory)
     shutil.rmtree(directory, ignore_errors=True)
     if registry is not None:
@@ -162,34 +170,3 @@ def destroy(directory: Path, sandbox_id: str, registry: SandboxRegistry | None) 
     if existed:
         log.info("sandbox_killed", sandbox_id=sandbox_id)
     return existed
-
-
-class _Tail:
-    """Reads a pipe on a thread, keeping only the last MAX_OUTPUT characters."""
-
-    def __init__(self, pipe: object) -> None:
-        self._pipe = pipe
-        self._buf = bytearray()
-        self._dropped = False
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        read = self._pipe.read1  # type: ignore[attr-defined]
-        while chunk := read(65536):
-            self._buf += chunk
-            if len(self._buf) > 4 * MAX_OUTPUT:
-                del self._buf[: len(self._buf) - 4 * MAX_OUTPUT]
-                self._dropped = True
-
-    def join(self) -> None:
-        self._thread.join(timeout=2.0)
-        with contextlib.suppress(OSError):
-            self._pipe.close()  # type: ignore[attr-defined]
-
-    def text(self) -> str:
-        out = bytes(self._buf).decode("utf-8", errors="replace")
-        if len(out) <= MAX_OUTPUT and not self._dropped:
-            return out
-        note = "[... output truncated ...]\n"
-        return note + out[-(MAX_OUTPUT - len(note)):]

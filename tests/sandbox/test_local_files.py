@@ -85,3 +85,13 @@ def test_preview_port_is_free_and_url_is_loopback(runtime):
     port = sb.preview_port()
     assert 1024 <= port <= 65535
     assert sb.preview_url(port) == f"http://127.0.0.1:{port}"
+
+
+def test_kill_leaves_another_hosts_record_alone(runtime, registry):
+    from actors.sandbox.registry import SandboxRecord
+
+    registry.register(SandboxRecord(sandbox_id="local-aaaaaaaaaaaaaaaa", job_id="job-9",
+                                    runtime="local", host="some-other-host", created_at=1.0,
+                                    expires_at=2.0))
+    assert runtime.kill("local-aaaaaaaaaaaaaaaa") is False
+    assert registry.get("local-aaaaaaaaaaaaaaaa") is not None

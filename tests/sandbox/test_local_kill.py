@@ -52,3 +52,24 @@ def test_a_finished_foreground_command_leaves_nothing_behind(runtime):
     assert res.ok and "done" in res.output
     leftover = pids_running(["sleep", "7799"]) + pids_running(["sleep", "7798"])
     assert not [p for p in leftover if alive(p)]
+
+
+def test_a_launch_racing_a_kill_does_not_survive_it(runtime, monkeypatch):
+    """kill() may scan just before a command starts; the launch sees the sandbox is dead and
+    ends what it started."""
+    import pytest
+
+    from actors.sandbox import local_sandbox
+    from domain.errors import SandboxGone
+
+    sb = runtime.create("job-1", {}, 60)
+    real_record = local_sandbox.procs.record
+
+    def record_then_kill(procs_dir, name, pid):
+        real_record(procs_dir, name, pid)
+        (sb.directory / "state.json").unlink()  # what a concurrent kill() does first
+
+    monkeypatch.setattr(local_sandbox.procs, "record", record_then_kill)
+    with pytest.raises(SandboxGone):
+        sb.start_background("sleep 7797")
+    assert not [p for p in pids_running(["sleep", "7797"]) if alive(p)]

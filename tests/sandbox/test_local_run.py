@@ -86,3 +86,20 @@ def test_every_process_carries_the_sandbox_marker(runtime):
     assert set(pids) <= set(marked(sb.id))
     sb.kill()
     assert not [p for p in pids if alive(p)]
+
+
+def test_without_a_system_python_the_hosts_own_interpreter_is_used(runtime, monkeypatch):
+    """Hosts whose only python3 lives outside /usr (pyenv, a custom prefix): the sandbox gets
+    that interpreter, its prefix bound read-only under bwrap, and its stdlib works."""
+    import sys
+
+    from actors.sandbox import isolation
+
+    monkeypatch.setattr(isolation, "system_python", lambda: None)
+    sb = runtime.create("job-1", {}, 60)
+    code = "import sys, json, http.server, unittest, sqlite3; print(sys.base_prefix)"
+    res = sb.run(f"python3 -c '{code}'", timeout=20)
+    assert res.ok and res.output.strip() == sys.base_prefix, res.output
+    if sb.bwrap:  # (only under bwrap: in a plain session this would write to the host)
+        probe = sb.run('touch "$(dirname "$(command -v python3)")/kiln-probe"', timeout=10)
+        assert "Read-only file system" in probe.output
