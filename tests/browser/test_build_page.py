@@ -1,0 +1,247 @@
+"""The build page in a real browser, against a real Kiln: uvicorn, dramatiq workers, Redis.
+
+Each test drives the page the way a person would (sign-in link, project, goal, buttons and
+keyboard), waits on what the page shows (never on fixed sleeps), checks the API agrees, and
+saves screenshots at 1280 and 375 px under artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from domain.failures import CANCELLED_MESSAGE, FRIENDLY
+from domain.gates import GATE_PROMPT
+from domain.status import STAGE_LABELS, Status
+
+from .conftest import ARTIFACTS, FakeModel, KilnStack
+
+pytestmark = pytest.mark.browser
+
+BUILD_TIMEOUT_MS = 60_000
+
+# Records every text the stage label (the aria-live region) shows, in order.
+RECORD_LABELS = """
+document.addEventListener("DOMContentLoaded", () => {
+  const label = document.getElementById("stage-label");
+  if (!label) return;  // the preview iframe gets this script too
+  window.kilnLabels = [];
+  new MutationObserver(() => {
+    const text = label.textContent;
+    if (text && window.kilnLabels.at(-1) !== text) window.kilnLabels.push(text);
+  }).observe(label, { childList: true, characterData: true, subtree: true });
+});
+"""
+
+
+def sign_in(page: Page, stack: KilnStack, user: str) -> str:
+    """Open the sign-in link; the page keeps the token and drops it from the address bar."""
+    token = stack.token(user)
+    page.goto(stack.link(token))
+    expect(page.get_by_role("heading", name="What should we build?")).to_be_visible()
+    assert "token=" not in page.url
+    assert page.evaluate("localStorage.getItem('kiln.token')") == token
+    return token
+
+
+def start_build(page: Page, goal: str) -> None:
+    page.get_by_label("Describe your app").fill(goal)
+    page.get_by_role("button", name="Build it").click()
+
+
+def current_job_id(page: Page) -> str:
+    saved = page.evaluate("localStorage.getItem('kiln.job')")
+    assert saved, "the page did not remember the build it watches"
+    return json.loads(saved)["job_id"]
+
+
+def wait_for_new_job(page: Page, previous: str, timeout_s: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        saved = page.evaluate("localStorage.getItem('kiln.job')")
+        if saved and json.loads(saved)["job_id"] != previous:
+            return json.loads(saved)["job_id"]
+        page.wait_for_timeout(50)  # a polling interval, not a wait for an outcome
+    raise AssertionError("the page did not start a new build")
+
+
+def screenshots(page: Page, name: str) -> None:
+    """Full-page screenshots at 1280 and 375 px wide; the page is left at its first size."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    original = page.viewport_size
+    for width, height in ((1280, 900), (375, 812)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True,
+                        animations="disabled")
+        # Nothing may spill sideways at either width.
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} at {width} px is {overflow} px too wide"
+    page.set_viewport_size(original)
+
+
+def stage_order(labels: list[str]) -> list[int]:
+    order = [STAGE_LABELS[s] for s in (Status.QUEUED, Status.STARTING, Status.SCAFFOLD,
+                                       Status.CODE, Status.DEPS, Status.CHECKS, Status.READY)]
+    return [order.index(label) for label in labels if label in order]
+
+
+def test_build_reaches_ready_shows_the_preview_then_the_gate(
+        kiln_stack: KilnStack, template_workers: object, page_factory) -> None:
+    page = page_factory(1280, 900)
+    page.add_init_script(RECORD_LABELS)
+    token = sign_in(page, kiln_stack, "browser-ready")
+
+    # A project made on the page.
+    page.get_by_text("New project", exact=True).click()
+    page.get_by_label("New project name").fill("Reading list")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#project-select option:checked")).to_have_text("Reading list")
+
+    goal = "a reading list with notes"
+    start_build(page, goal)
+    label = page.locator("#stage-label")
+    expect(label).to_have_text(STAGE_LABELS[Status.READY], timeout=BUILD_TIMEOUT_MS)
+    bar = page.get_by_role("progressbar")
+    expect(bar).to_have_attribute("aria-valuenow", "100")
+    expect(page.locator("[data-step][data-state='done']")).to_have_count(7)
+
+    # The label walked the pipeline forwards only (a fast stage may be coalesced away).
+    seen = page.evaluate("window.kilnLabels")
+    assert seen[-1] == STAGE_LABELS[Status.READY], seen
+    assert stage_order(seen) == sorted(stage_order(seen)), seen
+
+    with kiln_stack.api(token) as api:
+        job_id = current_job_id(page)
+        status = api.get(f"/api/generation/{job_id}/status").json()
+    assert status["status"] == "ready"
+
+    # Summary, link and the app itself in the iframe.
+    ready = page.get_by_role("region", name="Your app is ready")
+    expect(ready).to_be_visible()
+    expect(page.locator("#ready-version")).to_have_text(status["build_version"])
+    expect(ready.get_by_role("link", name=re.compile("Open the preview"))).to_have_attribute(
+        "href", status["preview_url"])
+    expect(page.locator("#preview-frame")).to_have_attribute("src", status["preview_url"])
+    expect(page.frame_locator("#preview-frame").locator("body")).to_contain_text(
+        goal, timeout=15_000)
+
+    # Seeing the preview raises the project's gate.
+    gate = page.get_by_role("region", name=GATE_PROMPT)
+    expect(gate).to_be_visible(timeout=15_000)
+    screenshots(page, "ready")
+
+    # Decide by keyboard alone.
+    gate.get_by_role("button", name=re.compile("^Solidify")).focus()
+    page.keyboard.press("Enter")
+    expect(gate.get_by_role("status")).to_contain_text("Decision saved: Solidify")
+    with kiln_stack.api(token) as api:
+        gates = api.get(f"/api/projects/{status['project_id']}/gates").json()["gates"]
+    assert [(g["status"], g["decision"], g["job_id"]) for g in gates] == [
+        ("resolved", "solidify", job_id)]
+    assert page.kiln_errors == []
+
+
+def test_cancel_midway_shows_the_cancelled_state(
+        kiln_stack: KilnStack, fake_model: FakeModel, fake_model_workers: object,
+        page_factory) -> None:
+    page = page_factory(375, 812)
+    token = sign_in(page, kiln_stack, "browser-cancel")
+    # No project yet: the page makes one from the goal.
+    expect(page.get_by_label("Project", exact=True)).to_be_disabled()
+
+    start_build(page, f"a habit tracker {FakeModel.HOLD}")
+    label = page.locator("#stage-label")
+    expect(label).to_have_text(STAGE_LABELS[Status.CODE], timeout=BUILD_TIMEOUT_MS)
+    assert fake_model.held.wait(15), "the code stage never asked the model"
+    expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "45")
+
+    # Escape keeps the build going.
+    cancel = page.get_by_role("button", name="Cancel build")
+    cancel.click()
+    dialog = page.get_by_role("dialog", name="Cancel this build?")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(cancel).to_be_focused()
+    expect(label).to_have_text(STAGE_LABELS[Status.CODE])
+
+    # Confirming cancels it.
+    cancel.click()
+    dialog.get_by_role("button", name="Cancel build").click()
+    expect(label).to_have_text("Build cancelled")
+    card = page.get_by_role("region", name="Build cancelled")
+    expect(card).to_be_visible()
+    expect(card.get_by_role("button", name="Start again")).to_be_visible()
+    expect(page.locator("#build-badge")).to_have_text("Cancelled")
+    expect(page.get_by_role("button", name="Cancel build")).to_be_hidden()
+    expect(page.locator("[data-step='code']")).to_have_attribute("data-state", "stopped")
+
+    with kiln_stack.api(token) as api:
+        status = api.get(f"/api/generation/{current_job_id(page)}/status").json()
+    assert (status["status"], status["cancelled"], status["error_message"]) == (
+        "failed", True, CANCELLED_MESSAGE)
+    screenshots(page, "cancelled")
+    assert page.kiln_errors == []
+
+
+def test_failed_build_shows_the_failure_card_and_retries(
+        kiln_stack: KilnStack, fake_model_workers: object, page_factory) -> None:
+    page = page_factory(1280, 900)
+    token = sign_in(page, kiln_stack, "browser-fail")
+    goal = "a plant watering log"
+    start_build(page, goal)
+
+    card = page.get_by_role("region", name=STAGE_LABELS[Status.FAILED])
+    expect(card).to_be_visible(timeout=BUILD_TIMEOUT_MS)
+    expect(page.locator("#stage-label")).to_have_text(STAGE_LABELS[Status.FAILED])
+    expect(card.locator("#failed-message")).to_have_text(FRIENDLY[Status.CODE])
+    expect(page.locator("[data-step='code']")).to_have_attribute("data-state", "failed")
+
+    first = current_job_id(page)
+    with kiln_stack.api(token) as api:
+        status = api.get(f"/api/generation/{first}/status").json()
+    assert status["status"] == "failed" and status["debug_id"]
+
+    # The debug id is in the expandable detail, hidden until it is opened.
+    debug_id = card.locator("#failed-debug-id")
+    expect(debug_id).to_be_hidden()
+    card.get_by_text("Details for support").click()
+    expect(debug_id).to_have_text(status["debug_id"])
+    screenshots(page, "failed")
+
+    # Try again starts the same goal once more, as a new build.
+    card.get_by_role("button", name="Try again").click()
+    second = wait_for_new_job(page, first)
+    expect(card).to_be_visible(timeout=BUILD_TIMEOUT_MS)
+    expect(page.locator("#failed-job-id")).to_have_text(second)
+    with kiln_stack.api(token) as api:
+        retried = api.get(f"/api/generation/{second}/status").json()
+    assert retried["project_id"] == status["project_id"]
+    assert retried["debug_id"] != status["debug_id"]
+    expect(page.locator("#build-goal")).to_have_text(goal)
+    assert page.kiln_errors == []
+
+
+def test_progress_resumes_after_the_connection_drops(
+        kiln_stack: KilnStack, fake_model: FakeModel, fake_model_workers: object,
+        page_factory) -> None:
+    page = page_factory(1280, 900)
+    sign_in(page, kiln_stack, "browser-resume")
+    start_build(page, f"a bird sightings log {FakeModel.HOLD}")
+    label = page.locator("#stage-label")
+    expect(label).to_have_text(STAGE_LABELS[Status.CODE], timeout=BUILD_TIMEOUT_MS)
+    assert fake_model.held.wait(15)
+
+    # The web server dies under the open event stream and comes back; meanwhile the build
+    # moves on. The page reconnects by itself and shows where the build got to.
+    kiln_stack.restart_web()
+    fake_model.release()
+    expect(page.get_by_role("region", name=STAGE_LABELS[Status.FAILED])).to_be_visible(
+        timeout=30_000)
+    expect(page.locator("#failed-message")).to_have_text(FRIENDLY[Status.CODE])
+    expect(page.locator("#connection")).to_have_text("")
+    assert page.kiln_errors == []
