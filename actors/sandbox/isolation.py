@@ -52,9 +52,10 @@ def limit_prefix(limits: Limits) -> list[str]:
     if prlimit:
         return [prlimit, f"--cpu={limits.cpu_s}", f"--as={limits.memory_bytes}",
                 f"--fsize={limits.file_bytes}", "--"]
-    # No util-linux: the shell's ulimit sets the same three limits (-v and -f in KiB / 512 B).
-    script = (f"ulimit -t {limits.cpu_s} -v {limits.memory_bytes // 1024} "
-              f"-f {limits.file_bytes // 512} && exec \"$@\"")
+    # No util-linux: the shell's ulimit sets the same three limits (-v and -f in KiB / 512 B;
+    # one limit per call, as dash wants).
+    script = (f"ulimit -t {limits.cpu_s} && ulimit -v {limits.memory_bytes // 1024} && "
+              f"ulimit -f {limits.file_bytes // 512} && exec \"$@\"")
     return ["/bin/sh", "-c", script, "kiln-limits"]
 
 
