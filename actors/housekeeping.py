@@ -14,16 +14,13 @@ import dramatiq
 
 from actors import context, teardown
 from actors.context import Services
+from actors.sandbox.registry import this_host
 from domain.failures import Reason
 from domain.logs import get_logger
 from domain.messages import send_stage, stage_message
 from domain.status import STAGES, Status
 
 log = get_logger("kiln.housekeeping")
-
-# A cancelled job's sandbox that is still registered this long after the cancel is killed by
-# the reaper itself: the actor holding it is stuck in a call.
-CANCEL_HARD_DEADLINE_S = 3.0
 
 
 def _claim(svc: Services, task: str, interval_s: float) -> bool:
@@ -36,6 +33,26 @@ def release_scheduled(svc: Services) -> int:
     for job_id, attempt in admitted:
         send_stage(svc.broker, Status.STARTING, job_id, attempt)
     return len(admitted)
+
+
+# An admitted job still QUEUED this long after admission lost its `starting` message.
+STALE_ADMISSION_S = 30.0
+
+
+def queue_upkeep(svc: Services) -> int:
+    """Keep the admission queue moving: free slots of finished jobs, re-send `starting` for
+    admissions whose message was lost, admit, and tell waiting jobs their new positions."""
+    svc.capacity.reap_slots()
+    resent = 0
+    for job_id, attempt in svc.capacity.stale_admissions(STALE_ADMISSION_S):
+        # At most one re-send per job per period: a backlog is not a lost message.
+        key = f"{svc.settings.redis_prefix}:resent:{job_id}:{attempt}"
+        if svc.store.redis.set(key, "1", nx=True, ex=int(STALE_ADMISSION_S)):
+            send_stage(svc.broker, Status.STARTING, job_id, attempt)
+            resent += 1
+    teardown.admit_next(svc)
+    svc.capacity.publish_positions()
+    return resent
 
 
 def watchdog(svc: Services) -> int:
@@ -66,6 +83,8 @@ def reap(svc: Services) -> int:
     jobs = {j.job_id: j for j in svc.store.get_jobs(sorted({r.job_id for r in records}))}
     killed = 0
     for record in records:
+        if record.runtime == "local" and record.host != this_host():
+            continue  # a local sandbox can only be killed on the host that created it
         job = jobs.get(record.job_id)
         reason = None
         if job is None:
@@ -75,7 +94,10 @@ def reap(svc: Services) -> int:
                 reason = "superseded"
             elif (job.sandbox_expires_at or 0) <= now:
                 reason = "preview_expired"
-        elif job.status == Status.FAILED and now - job.updated_at >= CANCEL_HARD_DEADLINE_S:
+        elif (job.status == Status.FAILED
+              and now - job.updated_at >= svc.settings.cancel_hard_deadline_s):
+            # The actor tears a failed job's sandbox down itself; if it has not by now it is
+            # stuck in a call (the cancel hard deadline), so the reaper does it.
             reason = "job_failed"
         elif record.expires_at <= now:
             reason = "expired"
@@ -94,8 +116,8 @@ def reap(svc: Services) -> int:
     return killed
 
 
-TASKS = (("scheduled", release_scheduled, 1.0), ("watchdog", watchdog, 2.0),
-         ("reaper", reap, 2.0))
+TASKS = (("scheduled", release_scheduled, 1.0), ("queue", queue_upkeep, 1.0),
+         ("watchdog", watchdog, 2.0), ("reaper", reap, 2.0))
 
 
 def run_once(svc: Services, force: bool = False) -> dict[str, int]:

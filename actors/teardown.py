@@ -17,8 +17,11 @@ log = get_logger("kiln.teardown")
 
 def admit_next(svc: Services) -> None:
     """A slot may have been freed: admit waiting jobs and start them."""
-    for job_id, attempt in svc.capacity.admit():
+    admitted = svc.capacity.admit()
+    for job_id, attempt in admitted:
         send_stage(svc.broker, Status.STARTING, job_id, attempt)
+    if admitted:  # the queue moved: waiting jobs see their new positions now
+        svc.capacity.publish_positions()
 
 
 def kill_sandboxes(svc: Services, job_id: str) -> int:

@@ -43,6 +43,8 @@ class Settings:
     max_retries: int = 2
     idle_poll_ms: int = 100
     preview_wait_s: float = 15.0
+    # A cancelled job's sandbox still alive this long after the cancel is killed by the reaper.
+    cancel_hard_deadline_s: float = 3.0
     stage_time_limit_s: int = 300
     command_timeout_s: int = 240
     global_sandbox_cap: int = 20
@@ -66,6 +68,8 @@ class Settings:
             max_retries=_int("KILN_MAX_RETRIES", cls.max_retries),
             idle_poll_ms=_int("KILN_IDLE_POLL_MS", cls.idle_poll_ms),
             preview_wait_s=_float("KILN_PREVIEW_WAIT_S", cls.preview_wait_s),
+            cancel_hard_deadline_s=_float("KILN_CANCEL_HARD_DEADLINE_S",
+                                          cls.cancel_hard_deadline_s),
             stage_time_limit_s=_int("KILN_STAGE_TIME_LIMIT_S", cls.stage_time_limit_s),
             command_timeout_s=_int("KILN_COMMAND_TIMEOUT_S", cls.command_timeout_s),
             global_sandbox_cap=_int("KILN_GLOBAL_SANDBOX_CAP", cls.global_sandbox_cap),
