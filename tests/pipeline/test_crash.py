@@ -66,3 +66,6 @@ def test_a_stage_that_keeps_killing_its_worker_ends_in_worker_lost(workers, stor
     assert job.status == Status.FAILED and job.error_code == "worker_lost"
     assert job.failed_stage == "code"
     assert workers.restarts >= 2
+    # The job died with its workers, and its capacity slots came back.
+    assert store.redis.zcard(store.keys.live_global()) == 0
+    assert store.redis.scard(store.keys.live_user("user-1")) == 0
