@@ -255,7 +255,11 @@ def kiln_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory
            "KILN_REDIS_PREFIX": f"kiln-browser-{secrets.token_hex(4)}",
            "KILN_JWT_SECRET": secret, "KILN_SANDBOX_ROOT": str(sandbox_root),
            "KILN_SANDBOX": "local", "KILN_GENERATOR": "template", "KILN_LOG_FORMAT": "json",
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1",
+           # Waiting states within reach: a cto_scale user runs one build at a time (the next
+           # one queues), a bootstrapper gets one build a day (the next one is scheduled).
+           "KILN_TIER_CTO_SCALE_CONCURRENT_PER_USER": "1",
+           "KILN_TIER_BOOTSTRAPPER_DAILY_JOBS": "1"}
     stack = KilnStack(f"http://127.0.0.1:{free_port()}", env, secret, sandbox_root)
     try:
         stack.start_web()

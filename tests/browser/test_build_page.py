@@ -142,6 +142,14 @@ def test_build_reaches_ready_shows_the_preview_then_the_gate(
         gates = api.get(f"/api/projects/{status['project_id']}/gates").json()["gates"]
     assert [(g["status"], g["decision"], g["job_id"]) for g in gates] == [
         ("resolved", "solidify", job_id)]
+
+    # A reload comes back to the same build; the decided gate is not asked again.
+    page.reload()
+    expect(page.get_by_role("region", name="Your app is ready")).to_be_visible()
+    expect(page.frame_locator("#preview-frame").locator("body")).to_contain_text(goal)
+    expect(page.locator("#ready-files")).to_have_text(re.compile(r"^\d+$"))
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_role("region", name=GATE_PROMPT)).to_be_hidden()
     assert page.kiln_errors == []
 
 
@@ -191,9 +199,19 @@ def test_cancel_midway_shows_the_cancelled_state(
 def test_failed_build_shows_the_failure_card_and_retries(
         kiln_stack: KilnStack, fake_model_workers: object, page_factory) -> None:
     page = page_factory(1280, 900)
-    token = sign_in(page, kiln_stack, "browser-fail")
+    # Sign in by pasting the token, keyboard only; a bad token is refused with a message.
+    page.goto(kiln_stack.base_url + "/")
+    token_field = page.get_by_label("Access token")
+    token_field.fill("not-a-token")
+    token_field.press("Enter")
+    expect(page.get_by_role("alert").filter(has_text="not accepted")).to_be_visible()
+    token = kiln_stack.token("browser-fail")
+    token_field.fill(token)
+    token_field.press("Enter")
+    expect(page.get_by_role("heading", name="What should we build?")).to_be_visible()
     goal = "a plant watering log"
-    start_build(page, goal)
+    page.get_by_label("Describe your app").fill(goal)
+    page.get_by_label("Describe your app").press("Control+Enter")
 
     card = page.get_by_role("region", name=STAGE_LABELS[Status.FAILED])
     expect(card).to_be_visible(timeout=BUILD_TIMEOUT_MS)
@@ -244,4 +262,59 @@ def test_progress_resumes_after_the_connection_drops(
         timeout=30_000)
     expect(page.locator("#failed-message")).to_have_text(FRIENDLY[Status.CODE])
     expect(page.locator("#connection")).to_have_text("")
+    job_id = current_job_id(page)
+
+    # A reload shows the same build's outcome again.
+    page.reload()
+    expect(page.locator("#failed-message")).to_have_text(FRIENDLY[Status.CODE])
+    expect(page.locator("#failed-job-id")).to_have_text(job_id)
+    assert page.kiln_errors == []
+
+
+def _start_via_api(stack: KilnStack, token: str, goal: str) -> str:
+    with stack.api(token) as api:
+        project = api.post("/api/projects", json={"name": "Earlier work"}).json()
+        started = api.post("/api/generation/start",
+                           json={"project_id": project["project_id"], "goal": goal})
+        assert started.status_code == 201, started.text
+        return started.json()["job_id"]
+
+
+def _cancel_on_page(page: Page) -> None:
+    page.get_by_role("button", name="Cancel build").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel build").click()
+    expect(page.locator("#stage-label")).to_have_text("Build cancelled")
+
+
+def test_waiting_builds_show_queue_position_and_scheduled_time(
+        kiln_stack: KilnStack, fake_model: FakeModel, fake_model_workers: object,
+        page_factory) -> None:
+    # Queued: this user's one build slot is taken by a build held at "Writing code...".
+    token = kiln_stack.token("browser-queue", tier="cto_scale")
+    _start_via_api(kiln_stack, token, f"a first app {FakeModel.HOLD}")
+    assert fake_model.held.wait(60), "the first build never reached the model"
+    page = page_factory(1280, 900)
+    page.goto(kiln_stack.link(token))
+    start_build(page, "a second app")
+    expect(page.locator("#stage-label")).to_have_text(STAGE_LABELS[Status.QUEUED])
+    expect(page.locator("#build-badge")).to_have_text("In queue")
+    expect(page.locator("#build-note")).to_contain_text("You're #1 in the queue.")
+    expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "0")
+    screenshots(page, "queued")
+    _cancel_on_page(page)  # a queued build can be cancelled too
+    fake_model.release()
+
+    # Scheduled: today's one build is used, so the next one waits for 00:00 UTC.
+    token = kiln_stack.token("browser-scheduled", tier="bootstrapper")
+    _start_via_api(kiln_stack, token, "a first app")
+    page = page_factory(1280, 900)
+    page.goto(kiln_stack.link(token))
+    start_build(page, "a second app")
+    expect(page.locator("#stage-label")).to_have_text(STAGE_LABELS[Status.SCHEDULED])
+    expect(page.locator("#build-badge")).to_have_text("Scheduled")
+    expect(page.locator("[data-step='queued'] .step-name")).to_have_text("Scheduled")
+    expect(page.locator("#build-note")).to_contain_text("This build starts")
+    expect(page.locator("#build-note")).to_contain_text("(00:00 UTC)")
+    screenshots(page, "scheduled")
+    _cancel_on_page(page)
     assert page.kiln_errors == []

@@ -99,9 +99,11 @@ function toDate(value) {
 
 function formatWhen(date) {
   if (!date) return "";
-  const sameDay = date.toDateString() === new Date().toDateString();
   const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  if (sameDay) return `today at ${time}`;
+  const today = new Date();
+  const tomorrow = new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1);
+  if (date.toDateString() === today.toDateString()) return `today at ${time}`;
+  if (date.toDateString() === tomorrow.toDateString()) return `tomorrow at ${time}`;
   const day = date.toLocaleDateString([], { weekday: "long", month: "short", day: "numeric" });
   return `${day} at ${time}`;
 }
@@ -230,6 +232,18 @@ function signOut(message = "") {
 async function signIn(token) {
   state.token = token;
   state.claims = decodeClaims(token);
+  try {
+    await loadProjects(); // also checks the token: a 401 signs out with a message
+  } catch (error) {
+    if (error.status !== 401) {
+      // Kiln unreachable or failing: keep the token, say so, let the user retry.
+      show($("signin-card"), true);
+      $("token-input").value = token;
+      $("token-error").textContent = error.message;
+    }
+    return;
+  }
+  if (state.token !== token) return;
   show($("signin-card"), false);
   show($("build-form-card"), true);
   show($("account"), true);
@@ -238,12 +252,6 @@ async function signIn(token) {
   prefix.textContent = state.claims?.sub ? "Signed in as " : "Signed in";
   const tier = state.claims?.tier ? ` · ${state.claims.tier.replace(/_/g, " ")}` : "";
   $("account-who").replaceChildren(prefix, `${state.claims?.sub || ""}${tier}`);
-  try {
-    await loadProjects();
-  } catch (error) {
-    if (error.status !== 401) reportError(error);
-    return;
-  }
   loadUsage();
   const saved = savedJob();
   if (saved) resumeJob(saved);
@@ -738,12 +746,19 @@ function showReady(job) {
   $("ready-expires").textContent = expires ? formatWhen(expires) : "—";
   $("ready-expires").closest("div").hidden = !expires;
   const url = job.preview_url || "";
+  const expired = Boolean(expires && expires.getTime() <= Date.now());
   const link = $("preview-link");
   link.href = url;
+  show(link.parentElement, Boolean(url) && !expired);
+  show($("preview-frame").parentElement, Boolean(url) && !expired);
+  $("ready-note").textContent = expired
+    ? "This build's preview has expired. Start a new build to see the app again."
+    : url ? "" : "This build has no preview address.";
   $("preview-url").textContent = url;
   const frame = $("preview-frame");
+  if (!url || expired) return;
   watchPreview(frame, job);
-  if (url) frame.src = url;
+  frame.src = url;
 }
 
 // The preview counts as viewed once the iframe has loaded the app and is on screen.
@@ -779,9 +794,10 @@ async function previewViewed(job) {
   try {
     const result = await api("POST", `/api/generation/${encodeURIComponent(job.job_id)}/preview-viewed`);
     if (state.job !== job) return;
-    if (result?.gate_id) {
+    if (result?.status === "gate_created" && result.gate_id) {
       showGate(result.gate_id, result);
     } else if (job.project_id) {
+      // Created earlier (this page was reloaded): show it only while it is still undecided.
       checkPendingGate(job.project_id);
     }
   } catch (error) {
