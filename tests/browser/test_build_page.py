@@ -248,20 +248,32 @@ def test_progress_resumes_after_the_connection_drops(
         kiln_stack: KilnStack, fake_model: FakeModel, fake_model_workers: object,
         page_factory) -> None:
     page = page_factory(1280, 900)
+    streams: list[dict[str, str]] = []  # each request for the live events: URL and headers
+
+    def record(request: object) -> None:
+        if "/events" in request.url:
+            streams.append({"url": request.url, **request.headers})
+
+    page.on("request", record)
     sign_in(page, kiln_stack, "browser-resume")
     start_build(page, f"a bird sightings log {FakeModel.HOLD}")
     label = page.locator("#stage-label")
     expect(label).to_have_text(STAGE_LABELS[Status.CODE], timeout=BUILD_TIMEOUT_MS)
     assert fake_model.held.wait(15)
+    before = len(streams)
 
-    # The web server dies under the open event stream and comes back; meanwhile the build
-    # moves on. The page reconnects by itself and shows where the build got to.
+    # The web server dies under the open event stream and comes back.
     kiln_stack.restart_web()
+    connection = page.locator("#connection")
+    expect(connection).to_have_text("")  # reconnected
+    resumed = streams[before:]
+    assert any("last_event_id=" in s["url"] or "last-event-id" in s for s in resumed), streams
+
+    # The build moves on; the news arrives over the resumed stream.
     fake_model.release()
     expect(page.get_by_role("region", name=STAGE_LABELS[Status.FAILED])).to_be_visible(
         timeout=30_000)
     expect(page.locator("#failed-message")).to_have_text(FRIENDLY[Status.CODE])
-    expect(page.locator("#connection")).to_have_text("")
     job_id = current_job_id(page)
 
     # A reload shows the same build's outcome again.

@@ -147,6 +147,7 @@ const state = {
   sourceOpen: false,
   reconnectTimer: null,
   reconnectDelay: 1000,
+  lastEventId: null,
   pollTimer: null,
   previewViewedFor: null,
   previewObserver: null,
@@ -419,6 +420,8 @@ async function resumeJob(saved) {
 function watchJob(initial, { focus }) {
   stopWatching();
   state.job = { ...initial };
+  state.lastEventId = null;
+  state.reconnectDelay = 1000;
   state.goal = initial.goal || state.goal || $("goal-input").value;
   state.previewViewedFor = null;
   store(KEY_JOB, JSON.stringify({ job_id: initial.job_id, goal: state.goal }));
@@ -447,13 +450,23 @@ function stopWatching() {
   state.pollTimer = null;
 }
 
+// The live event stream. Every event carries its stream id; after a dropped connection the
+// browser reconnects with Last-Event-ID by itself. If it has not managed within a few seconds
+// (its retry delay can be long, and a refused reconnect closes the stream for good), the page
+// reopens the stream itself from the last id it saw (`last_event_id`), so nothing is missed
+// or repeated either way.
+const BROWSER_RETRY_GRACE_MS = 3000;
+
 function openStream() {
   const job = state.job;
-  const url = `/api/generation/${encodeURIComponent(job.job_id)}/events?access_token=${encodeURIComponent(state.token)}`;
-  const source = new EventSource(url);
+  const params = new URLSearchParams({ access_token: state.token });
+  if (state.lastEventId) params.set("last_event_id", state.lastEventId);
+  const source = new EventSource(`/api/generation/${encodeURIComponent(job.job_id)}/events?${params}`);
   state.source = source;
+  const current = () => state.source === source && state.job === job;
   const onEvent = (event) => {
-    if (state.source !== source) return;
+    if (!current()) return;
+    if (event.lastEventId) state.lastEventId = event.lastEventId;
     let data;
     try {
       data = JSON.parse(event.data);
@@ -463,33 +476,43 @@ function openStream() {
     if (!data || typeof data !== "object") return;
     applyUpdate(data);
   };
-  // The API may name its events (snapshot / status / queue) or send plain messages.
-  for (const name of ["message", "snapshot", "status", "queue", "transition"]) source.addEventListener(name, onEvent);
+  // The API names its events (snapshot / status / queue); plain messages are accepted too.
+  for (const name of ["message", "snapshot", "status", "queue"]) source.addEventListener(name, onEvent);
   source.addEventListener("open", () => {
-    if (state.source !== source) return;
+    if (!current()) return;
     state.sourceOpen = true;
     state.reconnectDelay = 1000;
+    clearTimeout(state.reconnectTimer);
     setConnection("");
   });
   source.addEventListener("error", () => {
-    if (state.source !== source) return;
+    if (!current()) return;
     state.sourceOpen = false;
+    setConnection("Connection lost. Reconnecting...");
+    clearTimeout(state.reconnectTimer);
     if (source.readyState === EventSource.CONNECTING) {
-      // The browser reconnects by itself and sends Last-Event-ID: nothing is missed.
-      setConnection("Connection lost. Reconnecting...");
+      // The browser is retrying; take over if it has not succeeded after a grace period.
+      state.reconnectTimer = setTimeout(() => {
+        if (current() && !state.sourceOpen) reopenStream(job);
+      }, BROWSER_RETRY_GRACE_MS);
       return;
     }
-    // Closed for good (the server refused the stream): check the job and try again later.
-    source.close();
-    state.source = null;
-    setConnection("Connection lost. Reconnecting...");
-    pollStatus().finally(() => {
-      if (!state.job || TERMINAL.has(state.job.status) || state.job.job_id !== job.job_id) return;
-      state.reconnectTimer = setTimeout(() => {
-        if (state.job && state.job.job_id === job.job_id && !TERMINAL.has(state.job.status)) openStream();
-      }, state.reconnectDelay);
-      state.reconnectDelay = Math.min(state.reconnectDelay * 2, 15000);
-    });
+    reopenStream(job);
+  });
+}
+
+function reopenStream(job) {
+  if (state.source) state.source.close();
+  state.source = null;
+  state.sourceOpen = false;
+  const delay = state.reconnectDelay;
+  state.reconnectDelay = Math.min(state.reconnectDelay * 2, 15000);
+  pollStatus().finally(() => {
+    if (state.job !== job || TERMINAL.has(job.status) || state.source) return;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = setTimeout(() => {
+      if (state.job === job && !TERMINAL.has(job.status) && !state.source) openStream();
+    }, delay);
   });
 }
 
@@ -526,6 +549,13 @@ function applyUpdate(data) {
   const job = state.job;
   if (!job || job.terminalShown) return;
   if (data.job_id && data.job_id !== job.job_id) return;
+  // Events carry `at`, status bodies `updated_at`: never step back to an older state (a
+  // resumed stream can replay transitions a status poll has already shown).
+  const stamp = Date.parse(data.at || data.updated_at || "");
+  if (Number.isFinite(stamp)) {
+    if (job.asOf && stamp < job.asOf) return;
+    job.asOf = stamp;
+  }
   const previous = job.status;
   for (const field of UPDATE_FIELDS) {
     if (data[field] !== undefined && data[field] !== null) job[field] = data[field];
