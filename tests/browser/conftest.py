@@ -25,8 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
+
+from web.auth import mint
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "browser"
@@ -157,13 +158,20 @@ class KilnStack:
     web_starts: int = 0
 
     def token(self, user: str, tier: str = "partner") -> str:
-        now = int(time.time())
-        return jwt.encode({"sub": user, "tier": tier, "iat": now, "exp": now + 3600},
-                          self.jwt_secret, algorithm="HS256")
+        return mint(user, tier, self.jwt_secret, ttl_s=3600)
 
     def link(self, token: str) -> str:
-        """The sign-in link, as `bin/token USER --url` prints it."""
+        """The sign-in link, in the form `bin/token USER --url` prints."""
         return f"{self.base_url}/#token={token}"
+
+    def bin_token_link(self, user: str, tier: str = "partner") -> str:
+        """The link `bin/token USER --tier TIER --url` prints for this stack."""
+        done = subprocess.run(
+            [str(ROOT / "bin" / "token"), user, "--tier", tier, "--url"], cwd=ROOT,
+            env={**self.env, "PORT": self.base_url.rsplit(":", 1)[1]}, capture_output=True,
+            text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
 
     def api(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10,

@@ -38,10 +38,11 @@ document.addEventListener("DOMContentLoaded", () => {
 """
 
 
-def sign_in(page: Page, stack: KilnStack, user: str) -> str:
+def sign_in(page: Page, stack: KilnStack, user: str, link: str | None = None) -> str:
     """Open the sign-in link; the page keeps the token and drops it from the address bar."""
-    token = stack.token(user)
-    page.goto(stack.link(token))
+    link = link or stack.link(stack.token(user))
+    token = link.split("#token=", 1)[1]
+    page.goto(link)
     expect(page.get_by_role("heading", name="What should we build?")).to_be_visible()
     assert "token=" not in page.url
     assert page.evaluate("localStorage.getItem('kiln.token')") == token
@@ -93,7 +94,9 @@ def test_build_reaches_ready_shows_the_preview_then_the_gate(
         kiln_stack: KilnStack, template_workers: object, page_factory) -> None:
     page = page_factory(1280, 900)
     page.add_init_script(RECORD_LABELS)
-    token = sign_in(page, kiln_stack, "browser-ready")
+    link = kiln_stack.bin_token_link("browser-ready", tier="partner")
+    assert link.startswith(f"{kiln_stack.base_url}/#token="), link
+    token = sign_in(page, kiln_stack, "browser-ready", link)
 
     # A project made on the page.
     page.get_by_text("New project", exact=True).click()
