@@ -76,8 +76,32 @@ def configure_logging(fmt: str = "auto", level: str | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=getattr(logging, level_name, 20), stream=sys.stderr,
-                        format="%(levelname)s %(name)s %(message)s")
+    _route_stdlib(renderer, getattr(logging, level_name, 20))
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per preview poll is noise
+
+
+def _route_stdlib(renderer: Any, level: int) -> None:
+    """Dramatiq's and uvicorn's stdlib lines in the same shape as ours: JSON in production,
+    with the bound job context (an access line carries user_id/job_id) and the redaction."""
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.contextvars.merge_contextvars,
+                           structlog.processors.add_log_level, structlog.stdlib.add_logger_name,
+                           structlog.processors.TimeStamper(fmt="iso", utc=True)],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, _redact, renderer])
+    root = logging.getLogger()
+    root.setLevel(level)
+    # The dramatiq CLI's worker processes already have a plain handler on their log pipe:
+    # reformat it. Other handlers (a test runner's capture) are left alone.
+    plain = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    if not root.handlers:
+        plain = [logging.StreamHandler(sys.stderr)]
+        root.addHandler(plain[0])
+    for handler in plain:
+        handler.setFormatter(formatter)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # its own handlers: ours instead
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -33,7 +33,7 @@ class Settings:
     sandbox: str = "local"  # local | e2b
     generator: str = "template"  # template | anthropic
     sandbox_root: Path = field(default_factory=lambda: Path(".kiln/sandboxes").resolve())
-    jwt_secret: str = "kiln-dev-secret-change-me"
+    jwt_secret: str = "kiln-local-development-secret-change-me"
     preview_ttl_s: int = 3600
     # Dramatiq broker crash recovery (see README "Crash recovery"): lower = faster recovery of a
     # dead worker's messages, but a frozen-yet-alive worker loses its messages sooner.

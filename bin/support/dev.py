@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,15 @@ def _args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--processes", type=int, default=1, help="worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
     return parser.parse_args(argv)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _wait_http(url: str, deadline_s: float = 30) -> None:
@@ -77,8 +87,19 @@ def run_build(base: str, goal: str) -> None:
                   flush=True)
 
 
+def _stop_once(_signum: int, _frame: object) -> None:
+    # uv forwards the signal too, so it can arrive twice: shut down once, in order.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     args = _args(argv)
+    if not _port_free(args.port):
+        print(f"bin/dev: port {args.port} is in use; pick another with --port or PORT",
+              file=sys.stderr)
+        return 2
     kiln_dir = ROOT / ".kiln"
     redis_server = None
     env = {"KILN_SANDBOX_ROOT": str(kiln_dir / "sandboxes")}
@@ -87,22 +108,28 @@ def main(argv: list[str]) -> int:
         env["REDIS_URL"] = redis_server.start()
         print(f"bin/dev: redis at {env['REDIS_URL']} (data in {kiln_dir / 'redis'})", flush=True)
     os.environ.update(env)
+    logs = kiln_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(on_event=lambda msg: print(f"bin/dev: {msg}", flush=True))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _stop_once)
     try:
         supervisor.add("workers", [sys.executable, "-m", "dramatiq", "actors",
                                    "--processes", str(args.processes),
-                                   "--threads", str(args.threads)], env)
+                                   "--threads", str(args.threads)], env,
+                       log_path=str(logs / "workers.log"))
         supervisor.add("web", [sys.executable, "-m", "uvicorn", "web.app:app", "--host",
-                               "127.0.0.1", "--port", str(args.port), "--no-access-log"], env)
+                               "127.0.0.1", "--port", str(args.port), "--no-access-log"], env,
+                       log_path=str(logs / "web.log"))
         supervisor.start()
         base = f"http://127.0.0.1:{args.port}"
         _wait_http(f"{base}/healthz")
-        print(f"Kiln is running at {base}/  (Ctrl-C stops it)", flush=True)
+        print(f"Kiln is running at {base}/  (Ctrl-C stops it; logs in {logs})", flush=True)
         if args.goal:
             run_build(base, args.goal)
         signal.pause()
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\nbin/dev: stopping", flush=True)
     finally:
         supervisor.stop()

@@ -59,7 +59,10 @@ class EmbeddedRedis:
                 "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
                 "--save", "", "--maxclients", "10000", "--loglevel", "warning",
                 "--logfile", str(self.data_dir / "redis.log")]
+        # Own session: a Ctrl-C meant for the launcher must not stop Redis before the workers
+        # that still use it have shut down; the launcher stops it last.
         self.process = subprocess.Popen(args, preexec_fn=_die_with_parent,
+                                        start_new_session=True,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         client = redis.Redis(unix_socket_path=str(self.socket))

@@ -60,33 +60,46 @@ def resume_stage(job: Job, from_start: bool) -> Status:
     return Status(job.failed_stage)
 
 
+_REASONS = {"ok": "queued", "not_failed": "not failed (already replayed or running)",
+            "conflict": "another replay opened a new attempt first",
+            "cancelled": "cancelled by its user (use --include-cancelled)",
+            "missing": "no such job"}
+
+
 def replay(store: JobStore, capacity: Capacity, jobs: list[Job], from_start: bool,
            include_cancelled: bool, progress: bool = False) -> tuple[list[Outcome], list]:
     """Reopen each job as a new attempt and queue it; returns outcomes and admitted jobs."""
     outcomes = []
     for job in tqdm(jobs, disable=not progress, unit="job", desc="replaying"):
+        # One Lua call per job: two operators racing on it see one "ok" between them.
         status, attempt = store.reopen(job.job_id, job.attempt, resume_stage(job, from_start),
                                        include_cancelled)
         if status == "ok":
             capacity.enqueue(job.job_id)
-        reasons = {"ok": "queued", "not_failed": "not failed (already replayed or running)",
-                   "conflict": "another replay opened a new attempt first",
-                   "cancelled": "cancelled by its user (use --include-cancelled)",
-                   "missing": "no such job"}
-        outcomes.append(Outcome(job.job_id, status == "ok", reasons.get(status, status), attempt))
+        outcomes.append(Outcome(job.job_id, status == "ok", _REASONS.get(status, status), attempt))
     return outcomes, capacity.admit()
 
 
+def predict(job: Job, include_cancelled: bool) -> str:
+    """What `reopen` would answer, without writing (for --dry-run)."""
+    if job.status != Status.FAILED:
+        return _REASONS["not_failed"]
+    if job.cancelled and not include_cancelled:
+        return _REASONS["cancelled"]
+    return "ok"
+
+
 def _table(jobs: list[Job], from_start: bool) -> str:
-    rows = [("JOB", "USER", "FAILED STAGE", "RESUMES AT", "ATTEMPT", "ERROR")]
+    rows = [("JOB", "USER", "FAILED STAGE", "RESUMES AT", "NEW ATTEMPT", "ERROR")]
     for j in jobs:
         rows.append((j.job_id, j.user_id, j.failed_stage or "-", resume_stage(j, from_start).value,
-                     str(j.attempt), (j.error_message or "")[:60]))
+                     str(j.attempt + 1), (j.error_message or "")[:60]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
 
 
-def main(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bin/replay", description=__doc__.splitlines()[0])
     parser.add_argument("job_ids", nargs="*")
     parser.add_argument("--all-failed", action="store_true")
@@ -97,6 +110,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--from-start", action="store_true")
     parser.add_argument("--include-cancelled", action="store_true")
     parser.add_argument("--dry-run", action="store_true")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if not (args.job_ids or args.all_failed or args.since):
         parser.error("name job ids, or --all-failed, or --since")
@@ -104,23 +122,29 @@ def main(argv: list[str]) -> int:
     store = JobStore(connect(settings.redis_url), prefix=settings.redis_prefix)
     jobs = select(store, args.job_ids, args.all_failed, args.since, args.project, args.user,
                   args.stage)
-    if not args.include_cancelled:
-        skipped = [j for j in jobs if j.cancelled]
-        jobs = [j for j in jobs if not j.cancelled]
-        for j in skipped:
-            print(f"skip {j.job_id}: cancelled by its user (use --include-cancelled)")
     known = {j.job_id for j in store.get_jobs(args.job_ids)} if args.job_ids else set()
-    missing = [job_id for job_id in args.job_ids if job_id not in known]
-    if args.dry_run:
-        print(_table(jobs, args.from_start) if jobs else "nothing to replay")
-        return 0
+    failed = [Outcome(m, False, _REASONS["missing"]) for m in args.job_ids if m not in known]
+    if not args.job_ids and not args.include_cancelled:
+        # Matched by a filter, a cancelled job is skipped by policy (not an error); a job named
+        # by id is refused below with its reason instead.
+        for j in (j for j in jobs if j.cancelled):
+            print(f"skip {j.job_id}: {_REASONS['cancelled']}")
+        jobs = [j for j in jobs if not j.cancelled]
+    if args.dry_run:  # reads only: the table of what would run, and what would not and why
+        verdicts = {j.job_id: predict(j, args.include_cancelled) for j in jobs}
+        runnable = [j for j in jobs if verdicts[j.job_id] == "ok"]
+        print(_table(runnable, args.from_start) if runnable else "nothing to replay")
+        failed += [Outcome(j.job_id, False, v) for j in jobs if (v := verdicts[j.job_id]) != "ok"]
+        for o in failed:
+            print(f"would not replay {o.job_id}: {o.reason}", file=sys.stderr)
+        return 1 if failed else 0
     capacity = Capacity(store, global_cap=settings.global_sandbox_cap, queue_cap=settings.queue_cap)
     outcomes, admitted = replay(store, capacity, jobs, args.from_start, args.include_cancelled,
                                 progress=len(jobs) > 5)
     broker = sender_broker(settings.redis_url)
     for job_id, attempt in admitted:
         send_stage(broker, Status.STARTING, job_id, attempt)
-    failed = [o for o in outcomes if not o.ok] + [Outcome(m, False, "no such job") for m in missing]
+    failed += [o for o in outcomes if not o.ok]
     for o in outcomes:
         if o.ok:
             print(f"queued {o.job_id} as attempt {o.attempt}")

@@ -19,6 +19,7 @@ class Child:
     name: str
     argv: list[str]
     env: dict[str, str]
+    log_path: str | None = None
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
@@ -31,8 +32,9 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self.on_event = on_event
 
-    def add(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
-        child = Child(name, argv, {**os.environ, **(env or {})})
+    def add(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+            log_path: str | None = None) -> Child:
+        child = Child(name, argv, {**os.environ, **(env or {})}, log_path)
         self.children.append(child)
         self._spawn(child)
         return child
@@ -40,7 +42,13 @@ class Supervisor:
     def _spawn(self, child: Child) -> None:
         # Own process group: Ctrl-C in the terminal reaches the supervisor, which then stops
         # every child in order instead of all of them dying at once.
-        child.process = subprocess.Popen(child.argv, env=child.env, start_new_session=True)
+        out = open(child.log_path, "ab") if child.log_path else None  # noqa: SIM115
+        try:
+            child.process = subprocess.Popen(child.argv, env=child.env, start_new_session=True,
+                                             stdout=out, stderr=out)
+        finally:
+            if out:
+                out.close()  # the child holds its own descriptor
         child.started_at = time.monotonic()
 
     def start(self) -> None:

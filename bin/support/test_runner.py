@@ -14,6 +14,7 @@ from bin.support.embedded_redis import EmbeddedRedis
 
 
 def _raise_interrupt(signum: int, _frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # uv forwards it too: handle it once
     raise KeyboardInterrupt
 
 

@@ -1,0 +1,3 @@
+from bin.support.bench.runner import main
+
+raise SystemExit(main())

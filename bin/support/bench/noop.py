@@ -1,0 +1,74 @@
+"""A sandbox runtime and a generator that do nothing, so a benchmark measures Kiln itself:
+every stage still enters with its one Redis round trip, runs its (empty) work and sends the
+next message. Workers load them with KILN_SANDBOX / KILN_GENERATOR = "bin.support.bench.noop:…".
+
+The preview answers at KILN_BENCH_PREVIEW_URL (a stub server the benchmark runs), because the
+checks stage polls the app's health before READY.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from actors.sandbox.base import CommandResult, CancelCheck
+
+
+class NoopSandbox:
+    def __init__(self, sandbox_id: str, job_id: str = "") -> None:
+        self.id = sandbox_id
+        self.job_id = job_id
+
+    def write_files(self, files: dict[str, str]) -> None:
+        return None
+
+    def read_file(self, path: str) -> str:
+        return ""
+
+    def list_files(self) -> list[str]:
+        return []
+
+    def run(self, command: str, cwd: str = ".", env: dict[str, str] | None = None,
+            timeout: float = 60.0, cancel_check: CancelCheck | None = None) -> CommandResult:
+        return CommandResult(0, "")
+
+    def start_background(self, command: str, cwd: str = ".",
+                         env: dict[str, str] | None = None) -> str:
+        return "noop"
+
+    def preview_port(self) -> int:
+        return 0
+
+    def preview_url(self, port: int) -> str:
+        return os.environ.get("KILN_BENCH_PREVIEW_URL", "http://127.0.0.1:9/")
+
+    def kill(self) -> bool:
+        return True
+
+
+class NoopRuntime:
+    name = "noop"
+
+    def __init__(self, settings: Any = None, registry: Any = None) -> None:
+        self.settings = settings
+
+    def create(self, job_id: str, metadata: dict[str, str], timeout_s: int) -> NoopSandbox:
+        return NoopSandbox(uuid.uuid4().hex, job_id)
+
+    def connect(self, sandbox_id: str) -> NoopSandbox:
+        return NoopSandbox(sandbox_id)
+
+    def kill(self, sandbox_id: str) -> bool:
+        return False
+
+    def list_live(self) -> list[tuple[str, dict[str, str]]]:
+        return []
+
+
+class NoopGenerator:
+    name = "noop"
+
+    def generate(self, goal: str, workspace: dict[str, str],
+                 feedback: str | None) -> dict[str, str]:
+        return {"kiln.json": '{"checks": "true", "start": "true", "health": "/"}'}
