@@ -108,6 +108,17 @@ function formatWhen(date) {
   return `${day} at ${time}`;
 }
 
+// Only http(s) addresses are linked or framed.
+function safeUrl(value) {
+  if (!value) return "";
+  try {
+    const url = new URL(value, window.location.href);
+    return url.protocol === "http:" || url.protocol === "https:" ? String(value) : "";
+  } catch {
+    return "";
+  }
+}
+
 function utcTime(date) {
   return `${String(date.getUTCHours()).padStart(2, "0")}:${String(date.getUTCMinutes()).padStart(2, "0")} UTC`;
 }
@@ -775,7 +786,7 @@ function showReady(job) {
   const expires = toDate(job.sandbox_expires_at);
   $("ready-expires").textContent = expires ? formatWhen(expires) : "—";
   $("ready-expires").closest("div").hidden = !expires;
-  const url = job.preview_url || "";
+  const url = safeUrl(job.preview_url);
   const expired = Boolean(expires && expires.getTime() <= Date.now());
   const link = $("preview-link");
   link.href = url;
