@@ -252,10 +252,12 @@ def _kill_sandboxes(stack: KilnStack) -> None:
         client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kiln_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[KilnStack]:
-    """uvicorn serving web.app:app on a free port; workers are started per test."""
+    """uvicorn serving web.app:app on a free port, and workers started as tests ask for them.
+    Module-scoped: everything stops before other test modules run, so these workers never
+    take messages from Kiln's shared queue that belong to other tests."""
     LOGS.mkdir(parents=True, exist_ok=True)
     sandbox_root = tmp_path_factory.mktemp("kiln-sandboxes")
     secret = secrets.token_urlsafe(32)
@@ -302,7 +304,7 @@ class FakeModel:
         self.held.clear()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fake_model_server() -> Iterator[FakeModel]:
     fake = FakeModel("", [], threading.Event(), threading.Event())
 
