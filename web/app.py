@@ -19,7 +19,7 @@ from domain.messages import sender_broker
 from domain.redis_client import connect
 from domain.settings import Settings
 from domain.store import JobStore
-from web import openapi
+from web import accesslog, openapi
 from web.errors import EXCEPTION_HANDLERS
 from web.hub import StreamHub
 from web.idempotency import Idempotency
@@ -28,6 +28,7 @@ from web.routes import gates, generation, health, projects, usage
 from web.sse import job_events
 from web.state import Kiln
 
+REDIS_POOL = 64
 
 def routes() -> list[BaseRoute]:
     """The routing table: every route of DESIGN.md's HTTP API, in one place."""
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
                sse_ping_s: float = 15.0) -> Starlette:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_format)
+    accesslog.install()
     clock = clock or (store.clock if store else Clock())
     store = store or JobStore(connect(settings.redis_url), prefix=settings.redis_prefix,
                               clock=clock)
@@ -68,7 +70,9 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
 
         capacity = Capacity(store, clock=clock, global_cap=settings.global_sandbox_cap,
                             queue_cap=settings.queue_cap)
-    aredis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    # A bounded pool that waits for a free connection: bursts queue up instead of failing.
+    aredis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, decode_responses=True, max_connections=REDIS_POOL, timeout=5))
     # The SSE reader blocks one connection of its own; keep it off the request pool.
     hub = StreamHub(aioredis.Redis.from_url(settings.redis_url, decode_responses=True),
                     store.keys)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import redis.exceptions
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -57,6 +58,12 @@ async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, detail, exc.headers)
 
 
+async def redis_down_handler(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("redis_unavailable", error=type(exc).__name__)
+    return error_response(503, "redis_unavailable", "Storage is unavailable; try again shortly",
+                          {"Retry-After": "1"})
+
+
 async def server_error_handler(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log (redacted there); the client gets no internals.
     log.error("unhandled_error", path=request.url.path, error=type(exc).__name__,
@@ -65,4 +72,6 @@ async def server_error_handler(request: Request, exc: Exception) -> JSONResponse
 
 
 EXCEPTION_HANDLERS = {ApiError: api_error_handler, HTTPException: http_error_handler,
+                      redis.exceptions.ConnectionError: redis_down_handler,
+                      redis.exceptions.TimeoutError: redis_down_handler,
                       Exception: server_error_handler}

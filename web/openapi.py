@@ -71,7 +71,12 @@ SCHEMAS: dict[str, Any] = {
         "queue_position": {"type": ["integer", "null"]}, "eta_seconds": {"type": ["number", "null"]},
         "preview_url": NS, "build_version": NS, "error_message": NS, "debug_id": S,
         "sandbox_expires_at": NS, "cancelled": {"type": "boolean"}, "attempt": N,
-        "iteration": N, "created_at": NS, "updated_at": NS}),
+        "iteration": N, "created_at": NS, "updated_at": NS, "goal": S, "scheduled_for": NS,
+        "failed_stage": NS, "error_detail": NS, "files_written": {"type": ["integer", "null"]}},
+        required=["job_id", "project_id", "status", "stage_label", "progress", "queue_position",
+                  "eta_seconds", "preview_url", "build_version", "error_message", "debug_id",
+                  "sandbox_expires_at", "cancelled", "attempt", "iteration", "created_at",
+                  "updated_at"]),
     "Cancelled": _obj({"job_id": S, "status": {"type": "string", "enum": ["cancelled"]},
                        "message": S}),
     "PreviewViewed": _obj({"gate_id": S, "status": {
@@ -169,6 +174,9 @@ PATHS: dict[str, Any] = {
         auth=False)},
     "/": {"get": _op("The build page", 200, _text("text/html"), auth=False)},
 }
+
+PATHS["/api/generation/{job_id}/events"]["get"]["responses"]["204"] = {
+    "description": "Resumed (Last-Event-ID) after the end of a finished build: nothing is left"}
 
 SCHEMA: dict[str, Any] = {
     "openapi": "3.1.0",

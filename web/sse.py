@@ -2,8 +2,9 @@
 
 A fresh connection gets a `snapshot` (the status body) whose id is the stream's last entry id,
 then one event per later entry, each with its stream id as the SSE id. A reconnect with
-`Last-Event-ID` gets exactly the entries after that id. The stream ends after a terminal
-status; a client that goes away just unsubscribes (the shared reader keeps no per-client state).
+`Last-Event-ID` gets exactly the entries after that id (204 when the job ended and nothing is
+left). The stream ends after a terminal status; a client that goes away just unsubscribes
+(see web/hub.py: one shared reader per process, no per-client Redis connection).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from collections.abc import AsyncIterator
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
+from starlette.responses import Response
 
-from domain.job import Job
 from domain.status import TERMINAL
 from web import views
 from web.auth import authenticate
 from web.hub import Entry, id_key, parse_id
-from web.state import Kiln, kiln, owned_job
+from web.state import Kiln, kiln, require_owner
 
 _TERMINAL = {s.value for s in TERMINAL}
 
@@ -34,24 +35,28 @@ def _sse(entry: Entry) -> ServerSentEvent:
                            event=fields.get("type", "status"), id=stream_id)
 
 
-async def _snapshot(k: Kiln, job_id: str) -> tuple[Job | None, str]:
-    """The job and the id of the last entry it reflects, read atomically."""
+async def _read(k: Kiln, job_id: str, resume: str | None
+                ) -> tuple[dict[str, str], list[Entry]]:
+    """The job and, atomically with it, the last entry (fresh) or the first entry after
+    `resume`: enough to check ownership, build the snapshot, or see that nothing is left."""
+    key = k.keys.events(job_id)
     async with k.aredis.pipeline(transaction=True) as pipe:
         pipe.hgetall(k.keys.job(job_id))
-        pipe.xrevrange(k.keys.events(job_id), count=1)
-        raw, last = await pipe.execute()
-    return (Job.from_redis(raw) if raw else None), (last[0][0] if last else "0-0")
+        if resume is None:
+            pipe.xrevrange(key, count=1)
+        else:
+            pipe.xrange(key, min=f"({resume}", count=1)
+        raw, entries = await pipe.execute()
+    return raw, entries
 
 
-async def _stream(k: Kiln, job_id: str, resume: str | None) -> AsyncIterator[ServerSentEvent]:
-    cursor = resume
-    if cursor is None:
-        job, cursor = await _snapshot(k, job_id)
-        if job is None:
-            return
+async def _stream(k: Kiln, job: dict[str, str], cursor: str, snapshot: bool
+                  ) -> AsyncIterator[ServerSentEvent]:
+    job_id = job["job_id"]
+    if snapshot:
         yield ServerSentEvent(data=json.dumps(views.job_status(job)), event="snapshot",
                               id=cursor)
-        if job.terminal:
+        if job["status"] in _TERMINAL:
             return
     key = k.keys.events(job_id)
     sub = await k.hub.subscribe(key, cursor)
@@ -67,7 +72,7 @@ async def _stream(k: Kiln, job_id: str, resume: str | None) -> AsyncIterator[Ser
             if _is_terminal(entry[1]):
                 return
         if status is None or status in _TERMINAL:
-            return  # resumed after the end: nothing more will come
+            return
         while True:
             for entry in await sub.get():
                 if id_key(entry[0]) <= id_key(cursor):
@@ -80,12 +85,16 @@ async def _stream(k: Kiln, job_id: str, resume: str | None) -> AsyncIterator[Ser
         k.hub.unsubscribe(sub)
 
 
-async def job_events(request: Request) -> EventSourceResponse:
+async def job_events(request: Request) -> Response:
     k = kiln(request)
     principal = authenticate(request, k.settings.jwt_secret, allow_query=True)
-    job_id = request.path_params["job_id"]
-    await owned_job(k, job_id, principal.user_id)
     resume = parse_id(request.headers.get("last-event-id")
                       or request.query_params.get("last_event_id"))
-    return EventSourceResponse(_stream(k, job_id, resume), ping=k.sse_ping_s,
-                               send_timeout=30)
+    raw, entries = await _read(k, request.path_params["job_id"], resume)
+    job = require_owner(raw, principal.user_id)
+    if resume is not None and job["status"] in _TERMINAL and not entries:
+        # Resumed after the end: 204 tells a browser's EventSource to stop reconnecting.
+        return Response(status_code=204)
+    cursor = resume if resume is not None else (entries[0][0] if entries else "0-0")
+    return EventSourceResponse(_stream(k, job, cursor, snapshot=resume is None),
+                               ping=k.sse_ping_s, send_timeout=30)

@@ -14,6 +14,7 @@ from domain.clock import Clock
 from domain.gate_store import GateStore
 from domain.job import Job
 from domain.keys import Keys
+from domain.logs import bind_job_context
 from domain.settings import Settings
 from domain.store import JobStore
 from web.errors import not_found
@@ -46,12 +47,22 @@ async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-async def owned_job(k: Kiln, job_id: str, user_id: str) -> Job:
-    """The job, if it is this user's; another user's job is as missing as a missing one."""
-    raw = await k.aredis.hgetall(k.keys.job(job_id))
+def require_owner(raw: dict[str, str] | None, user_id: str) -> dict[str, str]:
+    """The job's hash, if it is this user's: another user's job is exactly as missing as a
+    missing one."""
     if not raw or raw.get("user_id") != user_id:
         raise not_found("Job not found")
-    return Job.from_redis(raw)
+    bind_job_context(job_id=raw.get("job_id"), debug_id=raw.get("debug_id"))  # request's logs
+    return raw
+
+
+async def owned_raw(k: Kiln, job_id: str, user_id: str) -> dict[str, str]:
+    """The job's Redis hash, if it is this user's (one HGETALL: the status hot path)."""
+    return require_owner(await k.aredis.hgetall(k.keys.job(job_id)), user_id)
+
+
+async def owned_job(k: Kiln, job_id: str, user_id: str) -> Job:
+    return Job.from_redis(await owned_raw(k, job_id, user_id))
 
 
 async def owned_project(k: Kiln, project_id: str, user_id: str) -> dict[str, Any]:

@@ -11,26 +11,45 @@ from domain.job import Job
 from domain.status import PROGRESS, STAGE_LABELS, Status
 
 
-def job_status(job: Job, queue_position: int | None = None,
+def _time(raw: dict[str, str], key: str) -> str | None:
+    value = raw.get(key)
+    return iso(float(value)) if value else None
+
+
+def job_status(raw: dict[str, str], queue_position: int | None = None,
                eta_seconds: float | None = None) -> dict[str, Any]:
+    """The status body, straight from the job's Redis hash (the hot path skips `Job`)."""
+    status = Status(raw["status"])
+    failed_stage = raw.get("failed_stage") or None
+    progress = PROGRESS[status]
+    if status == Status.FAILED and failed_stage in PROGRESS:
+        progress = PROGRESS[Status(failed_stage)]
+    files = raw.get("files_written")
     return {
-        "job_id": job.job_id,
-        "project_id": job.project_id,
-        "status": job.status.value,
-        "stage_label": job.stage_label,
-        "progress": job.progress,
+        "job_id": raw["job_id"],
+        "project_id": raw["project_id"],
+        "status": status.value,
+        "stage_label": STAGE_LABELS[status],
+        "progress": progress,
         "queue_position": queue_position,
         "eta_seconds": eta_seconds,
-        "preview_url": job.preview_url,
-        "build_version": job.build_version,
-        "error_message": job.error_message,
-        "debug_id": job.debug_id,
-        "sandbox_expires_at": iso(job.sandbox_expires_at),
-        "cancelled": job.cancelled,
-        "attempt": job.attempt,
-        "iteration": job.iteration,
-        "created_at": iso(job.created_at),
-        "updated_at": iso(job.updated_at),
+        "preview_url": raw.get("preview_url") or None,
+        "build_version": raw.get("build_version") or None,
+        "error_message": raw.get("error_message") or None,
+        "debug_id": raw.get("debug_id", ""),
+        "sandbox_expires_at": _time(raw, "sandbox_expires_at"),
+        "cancelled": raw.get("cancelled") == "1",
+        "attempt": int(raw.get("attempt") or 1),
+        "iteration": int(raw.get("iteration") or 0),
+        "created_at": _time(raw, "created_at"),
+        "updated_at": _time(raw, "updated_at"),
+        # Beyond DESIGN's table, for the build page: what was asked, when a scheduled build
+        # starts, and on failure where it stopped plus the sanitized (scrubbed) detail.
+        "goal": raw.get("goal", ""),
+        "scheduled_for": _time(raw, "scheduled_for"),
+        "failed_stage": failed_stage,
+        "error_detail": raw.get("error_detail") or None,
+        "files_written": int(files) if files else None,
     }
 
 
@@ -58,9 +77,9 @@ def project(record: dict[str, Any], builds: list[Job],
             "pending_gate": gate(pending_gate) if pending_gate else None}
 
 
-# Stream entry fields a client may see; anything else (e.g. error_detail) stays server-side.
+# Stream entry fields a client may see; anything else (e.g. sandbox ids) stays server-side.
 _EVENT_FIELDS = ("status", "from", "attempt", "iteration", "build_version", "preview_url",
-                 "error_message", "error_code", "failed_stage", "cancelled")
+                 "error_message", "error_detail", "error_code", "failed_stage", "cancelled")
 _EVENT_TIMES = ("at", "sandbox_expires_at")
 
 

@@ -5,6 +5,7 @@ nothing left subscribed after a client goes away."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,10 +113,11 @@ def test_terminal_job_gets_snapshot_and_end(api, live, store, user_project):
     client = Client(_url(live, job_id), auth())
     client.join()
     assert [e["event"] for e in client.events] == ["snapshot"] and client.ended
+    # The browser's automatic reconnect after the end gets 204, which stops EventSource.
     last = store.history(job_id)[-1][0]
-    resumed = Client(_url(live, job_id), {**auth(), "Last-Event-ID": last})
-    resumed.join()
-    assert resumed.events == [] and resumed.ended
+    resumed = api.get(f"/api/generation/{job_id}/events",
+                      headers={**auth(), "Last-Event-ID": last})
+    assert resumed.status_code == 204
 
 
 def test_many_subscribers_share_one_reader(api, live, store, user_project):
@@ -137,6 +139,17 @@ def test_pings_and_query_token(api, live, store, user_project):
     walk(store, job_id, S.FAILED)
     client.join()
     assert client.status == 200 and client.events[-1]["data"]["status"] == "failed"
+
+
+def test_query_token_is_not_logged(api, live, store, user_project, caplog):
+    job_id = job_at(store, user_project["project_id"], S.READY)
+    secret_token = token()
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        client = Client(f"{_url(live, job_id)}?access_token={secret_token}", {})
+        client.join()
+        wait_for(lambda: any("/events" in r.getMessage() for r in caplog.records))
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "access_token=[redacted]" in logged and secret_token not in logged
 
 
 def test_events_404_for_other_user(api, live, store, user_project):

@@ -21,7 +21,7 @@ from web.auth import authenticate, require_tier
 from web.bodies import GOAL_MAX, json_object, text
 from web.errors import ApiError
 from web.idempotency import fingerprint, validate_key
-from web.state import Kiln, blocking, kiln, owned_job, owned_project
+from web.state import Kiln, blocking, kiln, owned_job, owned_project, owned_raw
 
 log = get_logger("kiln.web")
 
@@ -78,19 +78,23 @@ async def start(request: Request) -> JSONResponse:
     return JSONResponse(response, status_code=201)
 
 
+_WAITING = (Status.QUEUED.value, Status.SCHEDULED.value)
+
+
 def _queue_info(k: Kiln, job_id: str) -> tuple[int | None, float | None]:
     return k.capacity.position(job_id), k.capacity.eta_seconds(job_id)
 
 
 async def status(request: Request) -> JSONResponse:
-    # The hot path: one HGETALL; queue position and ETA only while the job waits.
+    # The hot path: one HGETALL; queue position and ETA (a scheduled job's ETA is its
+    # release time) only while the job waits.
     k = kiln(request)
     principal = authenticate(request, k.settings.jwt_secret)
-    job = await owned_job(k, request.path_params["job_id"], principal.user_id)
+    raw = await owned_raw(k, request.path_params["job_id"], principal.user_id)
     position = eta = None
-    if job.status == Status.QUEUED:
-        position, eta = await blocking(_queue_info, k, job.job_id)
-    return JSONResponse(views.job_status(job, position, eta))
+    if raw.get("status") in _WAITING:
+        position, eta = await blocking(_queue_info, k, raw["job_id"])
+    return JSONResponse(views.job_status(raw, position, eta))
 
 
 def _cancel(k: Kiln, job_id: str) -> TransitionResult:
