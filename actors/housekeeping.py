@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
 
 import dramatiq
 
@@ -19,6 +20,7 @@ from domain.failures import Reason
 from domain.logs import get_logger
 from domain.messages import send_stage, stage_message
 from domain.status import STAGES, Status
+from domain.telemetry import Telemetry
 
 log = get_logger("kiln.housekeeping")
 
@@ -58,6 +60,7 @@ def queue_upkeep(svc: Services) -> int:
 def watchdog(svc: Services) -> int:
     """Re-drive stages whose deadline passed; fail them once the re-drive budget is spent."""
     handled = 0
+    telemetry = Telemetry(svc.store.redis, svc.store.prefix)
     for job in svc.store.get_jobs(svc.store.overdue(svc.store.clock.now())):
         if job.status not in STAGES:
             svc.store.redis.zrem(svc.store.keys.active(), job.job_id)
@@ -71,6 +74,8 @@ def watchdog(svc: Services) -> int:
         elif outcome == "exhausted":
             teardown.fail(svc, job.job_id, job.status, Reason.STUCK,
                           f"{job.status.value} made no progress after re-drives")
+        if outcome != "moved":
+            telemetry.count("watchdog_redrives", job.status.value, outcome)
         handled += outcome != "moved"
     return handled
 
@@ -79,9 +84,13 @@ def reap(svc: Services) -> int:
     """Kill sandboxes nobody needs: job vanished, job terminal and not previewing, preview
     expired; for e2b also provider sandboxes with Kiln metadata but no registry record."""
     now = svc.store.clock.now()
+    # List the runtime before reading the registry, and re-check before a kill: a sandbox
+    # created mid-sweep must not pass for an unregistered orphan and die under its job (a
+    # local sandbox registers before its state file makes it listable).
+    live = svc.runtime.list_live()
     records = svc.registry.all()
     jobs = {j.job_id: j for j in svc.store.get_jobs(sorted({r.job_id for r in records}))}
-    killed = 0
+    reasons: Counter[str] = Counter()
     for record in records:
         if record.runtime == "local" and record.host != this_host():
             continue  # a local sandbox can only be killed on the host that created it
@@ -106,14 +115,16 @@ def reap(svc: Services) -> int:
             svc.registry.remove(record.sandbox_id)
             log.info("reaper.killed", sandbox_id=record.sandbox_id, job_id=record.job_id,
                      reason=reason)
-            killed += 1
+            reasons[reason] += 1
     known = {r.sandbox_id for r in records}
-    for sandbox_id, metadata in svc.runtime.list_live():
-        if sandbox_id not in known and metadata.get("kiln_job_id"):
+    for sandbox_id, metadata in live:
+        if (sandbox_id not in known and metadata.get("kiln_job_id")
+                and svc.registry.get(sandbox_id) is None):  # and still not registered now
             svc.runtime.kill(sandbox_id)
             log.info("reaper.killed", sandbox_id=sandbox_id, reason="unregistered")
-            killed += 1
-    return killed
+            reasons["unregistered"] += 1
+    Telemetry(svc.store.redis, svc.store.prefix).count_many("sandboxes_reaped", reasons)
+    return sum(reasons.values())
 
 
 TASKS = (("scheduled", release_scheduled, 1.0), ("queue", queue_upkeep, 1.0),

@@ -25,6 +25,7 @@ from domain.logs import bind_job_context, clear_job_context, get_logger
 from domain.messages import QUEUE, STAGE_ACTOR, send_stage
 from domain.settings import Settings
 from domain.status import Status, next_stage
+from domain.telemetry import Telemetry
 
 log = get_logger("kiln.stage")
 _SETTINGS = Settings.from_env()  # actor options (time limits, retries) are fixed at import
@@ -87,49 +88,76 @@ def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: 
             log.info("stage.dropped", outcome=entry.outcome, status=entry.status)
             return
         if entry.outcome == "cancelled":
+            _record(svc, lambda t: t.count("stage_cancels", stage.value))
             teardown.after_cancel(svc, job_id)
             return
         if entry.outcome == "exhausted":
+            _record(svc, lambda t: t.count("stage_worker_lost", stage.value))
             log.error("stage.worker_lost", deliveries=svc.settings.max_deliveries)
             teardown.fail(svc, job_id, stage, Reason.WORKER_LOST,
                           f"{stage.value} was delivered more than "
                           f"{svc.settings.max_deliveries} times without finishing")
             return
-        log.info("stage.entered", outcome=entry.outcome, iteration=iteration)
+        # One line per stage (stage.done) is enough on the hot path; a resume is worth its own.
+        (log.info if entry.outcome == "resumed" else log.debug)(
+            "stage.entered", outcome=entry.outcome, iteration=iteration)
+        if entry.outcome == "resumed":  # rare (a crash, a shutdown, a retry): its own trip
+            _record(svc, lambda t: t.count("stage_redeliveries", stage.value))
         _do_work(svc, StageContext(job, stage, entry.outcome == "resumed", svc), work)
     finally:
         clear_job_context()
 
 
 def _do_work(svc: context.Services, ctx: StageContext, work: Work) -> None:
+    started = time.monotonic()
+    outcome = "error"  # an unexpected exception escaped the stage's own handling
+    try:
+        outcome = _work_outcome(svc, ctx, work)
+    except TransientError:
+        outcome = "retry"
+        raise
+    finally:  # after the next message is sent: metrics never delay the pipeline
+        seconds = time.monotonic() - started
+        _record(svc, lambda t: t.stage_finished(ctx.stage.value, outcome, seconds))
+
+
+def _record(svc: context.Services, write: Callable[[Telemetry], None]) -> None:
+    try:
+        write(Telemetry(svc.store.redis, svc.store.prefix))
+    except Exception:  # a metrics write must never fail a stage
+        log.warning("metrics.write_failed", exc_info=True)
+
+
+def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
     job, stage = ctx.job, ctx.stage
     started = time.monotonic()
     try:
         result = work(ctx)
     except Cancelled:
         teardown.after_cancel(svc, job.job_id)
-        return
+        return "cancelled"
     except TimeLimitExceeded:
         teardown.fail(svc, job.job_id, stage, Reason.STAGE_ERROR,
                       f"{stage.value} ran past its time limit")
-        return
+        return "failed"
     except TransientError as exc:
         if _retries_so_far() < svc.settings.max_retries and not ctx.cancelled():
             log.warning("stage.retrying", error=str(exc))
             raise  # Retries middleware re-runs the message with backoff
         teardown.fail(svc, job.job_id, stage, Reason.STAGE_ERROR, str(exc))
-        return
+        return "failed"
     except Exception as exc:  # any other error is this stage's failure, never a lost job
         log.exception("stage.failed")
         teardown.fail(svc, job.job_id, stage, getattr(exc, "reason", Reason.STAGE_ERROR),
                       f"{type(exc).__name__}: {exc}")
-        return
+        return "failed"
     log.info("stage.done", seconds=round(time.monotonic() - started, 3))
     if isinstance(result, Ready):
         teardown.finish_ready(svc, job, result.fields)
-        return
+        return "done"
     target = result or Next(next_stage(stage), job.iteration)
     send_stage(svc.broker, target.stage, job.job_id, job.attempt, target.iteration)
+    return "done"
 
 
 def stage_actor(stage: Status, time_limit_s: int | None = None) -> Callable[[Work], Any]:

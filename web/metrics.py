@@ -1,8 +1,9 @@
 """Prometheus metrics at /metrics; every name starts with `kiln_`.
 
 Job counts and stage durations are read from Redis at scrape time (workers do the
-transitions, not this process), with a short cache so frequent scrapes stay cheap. Cancel
-latency is measured here, where cancels are handled.
+transitions, not this process), with a short cache so frequent scrapes stay cheap. The workers'
+own counters and stage-run histogram (retries, redeliveries, cancels, reaped sandboxes) live in
+Redis too (domain/telemetry.py). Cancel latency is measured here, where cancels are handled.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from collections import Counter
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
 from domain.status import Status
+from domain.telemetry import COUNTERS, Telemetry
 from web.state import blocking, kiln
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -77,6 +83,27 @@ class _RedisCollector(Collector):
                                 value=self.k.hub.subscriber_count())
 
 
+class _WorkerCollector(Collector):
+    """What the workers counted in Redis (domain/telemetry.py): every worker on every host adds
+    to the same numbers, so any web process exposes the fleet's totals (scrape one)."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+
+    def collect(self) -> Any:
+        snap = self.telemetry.snapshot()
+        for metric, (help_text, labels) in COUNTERS.items():
+            family = CounterMetricFamily(f"kiln_{metric}", help_text, labels=list(labels))
+            for values, count in sorted(snap.counters.get(metric, {}).items()):
+                family.add_metric(list(values), count)
+            yield family
+        seconds = HistogramMetricFamily("kiln_stage_run_seconds",
+                                        "Time a stage's work took on a worker", labels=["stage"])
+        for stage, (buckets, total) in snap.histograms.items():
+            seconds.add_metric([stage], buckets, total)
+        yield seconds
+
+
 class Metrics:
     """One registry per app, so several apps (tests) can live in one process."""
 
@@ -88,6 +115,7 @@ class Metrics:
 
     def bind(self, k: Any) -> None:
         self.registry.register(_RedisCollector(k))
+        self.registry.register(_WorkerCollector(Telemetry(k.store.redis, k.store.prefix)))
 
 
 async def metrics(request: Request) -> Response:

@@ -1,0 +1,99 @@
+"""Worker metrics kept in Redis, so any number of worker processes on any number of hosts add
+to the same numbers and the web app's /metrics exposes them (no per-process HTTP port).
+
+One hash, `{prefix}:metrics`; each field is `metric|label|label...` -> a count. A stage end is
+one pipelined round trip (outcome count, the histogram bucket it falls in, the duration sum),
+sent after the next stage's message so it never delays the pipeline. Buckets are stored
+non-cumulative (one HINCRBY per observation) and summed at scrape time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+# metric -> (help, label names). Names are exposed as kiln_<metric>_total.
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "stage_runs": ("Stage runs by outcome (done, failed, cancelled, retry, error)", ("stage", "outcome")),
+    "stage_retries": ("Stage runs that raised a transient error and were retried", ("stage",)),
+    "stage_redeliveries": ("Stage messages delivered again after a crash or shutdown",
+                           ("stage",)),
+    "stage_cancels": ("Stages stopped by a cancel (at entry or while working)", ("stage",)),
+    "stage_worker_lost": ("Stages failed for exceeding their delivery budget", ("stage",)),
+    "sandboxes_reaped": ("Sandboxes killed by the reaper", ("reason",)),
+    "watchdog_redrives": ("Stalled stages re-driven (ok) or failed (exhausted)",
+                          ("stage", "outcome")),
+}
+BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+_INF = "+Inf"
+_OUTCOME_COUNTERS = {"retry": "stage_retries", "cancelled": "stage_cancels"}
+
+
+def _le(seconds: float) -> str:
+    for bound in BUCKETS:
+        if seconds <= bound:
+            return repr(bound)
+    return _INF
+
+
+@dataclass
+class Snapshot:
+    counters: dict[str, dict[tuple[str, ...], float]] = field(default_factory=dict)
+    # stage -> (cumulative [(le, count)], sum of seconds)
+    histograms: dict[str, tuple[list[tuple[str, float]], float]] = field(default_factory=dict)
+
+
+class Telemetry:
+    def __init__(self, client: redis.Redis, prefix: str = "kiln") -> None:
+        self.redis = client
+        self.key = f"{prefix}:metrics"
+
+    def count(self, metric: str, *labels: str, n: int = 1) -> None:
+        assert metric in COUNTERS and len(labels) == len(COUNTERS[metric][1])
+        self.redis.hincrby(self.key, "|".join((metric, *labels)), n)
+
+    def count_many(self, metric: str, counts: dict[str, int]) -> None:
+        """Several single-label increments in one round trip (e.g. reaped sandboxes by reason)."""
+        if not counts:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for label, n in counts.items():
+            pipe.hincrby(self.key, f"{metric}|{label}", n)
+        pipe.execute()
+
+    def stage_finished(self, stage: str, outcome: str, seconds: float | None) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(self.key, f"stage_runs|{stage}|{outcome}", 1)
+        if outcome in _OUTCOME_COUNTERS:  # retries and cancels also get their own counter
+            pipe.hincrby(self.key, f"{_OUTCOME_COUNTERS[outcome]}|{stage}", 1)
+        if seconds is not None:
+            pipe.hincrby(self.key, f"stage_seconds_bucket|{stage}|{_le(seconds)}", 1)
+            pipe.hincrbyfloat(self.key, f"stage_seconds_sum|{stage}", seconds)
+        pipe.execute()
+
+    def snapshot(self) -> Snapshot:
+        snap = Snapshot()
+        buckets: dict[str, dict[str, float]] = {}
+        sums: dict[str, float] = {}
+        for name, raw in self.redis.hgetall(self.key).items():
+            metric, *labels = _text(name).split("|")
+            value = float(raw)
+            if metric == "stage_seconds_bucket" and len(labels) == 2:
+                buckets.setdefault(labels[0], {})[labels[1]] = value
+            elif metric == "stage_seconds_sum" and labels:
+                sums[labels[0]] = value
+            elif metric in COUNTERS and len(labels) == len(COUNTERS[metric][1]):
+                snap.counters.setdefault(metric, {})[tuple(labels)] = value
+        for stage in sorted(set(buckets) | set(sums)):
+            seen, running, cumulative = buckets.get(stage, {}), 0.0, []
+            for le in [*(repr(b) for b in BUCKETS), _INF]:
+                running += seen.get(le, 0.0)
+                cumulative.append((le, running))
+            snap.histograms[stage] = (cumulative, sums.get(stage, 0.0))
+        return snap
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,70 @@
+"""The `pipeline` fixture (tests/pipeline and tests/ops): the actors' broker on the test Redis,
+a `dramatiq.Worker` with real threads, real local sandboxes and the template generator."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import dramatiq
+import pytest
+
+from domain.messages import send_stage
+from domain.settings import Settings
+from domain.status import Status
+from tests.support.waiting import wait_for
+
+_booted = False
+
+
+@dataclass
+class Pipeline:
+    svc: object
+    worker: dramatiq.Worker
+
+    def start(self, goal: str = "a todo app with due dates", tier: str = "partner",
+              user: str = "user-1", project_id: str | None = None) -> str:
+        store = self.svc.store
+        if project_id is None:
+            project_id = store.create_project(user, "Test project")["project_id"]
+        decision = self.svc.capacity.start(project_id, user, tier, goal)
+        for job_id, attempt in decision.admitted:
+            send_stage(self.svc.broker, Status.STARTING, job_id, attempt)
+        return decision.job.job_id
+
+    def wait_terminal(self, job_id: str, timeout: float = 60.0):  # noqa: ANN201
+        store = self.svc.store
+        return wait_for(lambda: (j := store.get_job(job_id)) and j.terminal and j,
+                        timeout, message=f"job {job_id} to finish")
+
+    def use(self, **parts: object) -> None:
+        from actors import context
+
+        self.svc = dataclasses.replace(self.svc, **parts)
+        context.install(self.svc)
+
+
+@pytest.fixture
+def pipeline(r, redis_url, tmp_path) -> Iterator[Pipeline]:  # noqa: ANN001
+    global _booted
+    import actors
+    from actors import context
+
+    settings = dataclasses.replace(Settings.from_env(), redis_url=redis_url,
+                                   sandbox_root=tmp_path / "sandboxes", preview_wait_s=10.0)
+    svc = context.build(settings, actors.broker)
+    context.install(svc)
+    if not _booted:  # time limits only fire once process_boot has been emitted (FIELD-NOTES)
+        actors.broker.emit_after("process_boot")
+        _booted = True
+    worker = dramatiq.Worker(actors.broker, worker_threads=4, worker_timeout=100)
+    worker.start()
+    pipe = Pipeline(svc, worker)
+    try:
+        yield pipe
+    finally:
+        worker.stop(timeout=10_000)
+        for record in pipe.svc.registry.all():
+            pipe.svc.runtime.kill(record.sandbox_id)
+        context.reset()
