@@ -2,7 +2,8 @@
 
 By default each job resumes at the stage that failed (the generated code is reused, the
 history kept); `--from-start` reruns every stage. Cancelled jobs are skipped unless
-`--include-cancelled`. `--dry-run` prints what would run and changes nothing.
+`--include-cancelled` (matched by a filter: skipped quietly; named by id: refused, exit 1).
+`--dry-run` prints what would run, changes nothing, and exits as the real run would.
 """
 
 from __future__ import annotations
