@@ -75,7 +75,9 @@ def replay(store: JobStore, capacity: Capacity, jobs: list[Job], from_start: boo
         # One Lua call per job: two operators racing on it see one "ok" between them.
         status, attempt = store.reopen(job.job_id, job.attempt, resume_stage(job, from_start),
                                        include_cancelled)
-        if status == "ok":
+        if status in ("ok", "not_failed"):
+            # Idempotent (a waiting or running job is left alone); for "not_failed" it heals a
+            # replay that died between reopening the job and queueing it.
             capacity.enqueue(job.job_id)
         outcomes.append(Outcome(job.job_id, status == "ok", _REASONS.get(status, status), attempt))
     return outcomes, capacity.admit()

@@ -160,3 +160,14 @@ def test_filters_select_by_age_project_user_and_stage(store, capsys):
     assert picked("--since", "1h", "--stage", "code") == {recent_code}
     with pytest.raises(SystemExit):
         replay.main(["--since", "two hours"])
+
+
+def test_replaying_again_queues_a_job_whose_replay_died_before_queueing_it(store):
+    job_id = _failed(store, Status.DEPS)
+    assert store.reopen(job_id, 1, Status.DEPS)[0] == "ok"  # ...and the operator's process died
+    capacity = Capacity(store, global_cap=0)  # nothing admitted: the job must wait in the queue
+    assert capacity.position(job_id) is None
+    outcomes, _ = replay.replay(store, capacity, [store.get_job(job_id)], False, False)
+    assert not outcomes[0].ok and capacity.position(job_id) == 1
+    replay.replay(store, capacity, [store.get_job(job_id)], False, False)
+    assert capacity.queue_depth() == 1 and store.get_job(job_id).attempt == 2
