@@ -110,6 +110,7 @@ def test_build_reaches_ready_shows_the_preview_then_the_gate(
     expect(label).to_have_text(STAGE_LABELS[Status.READY], timeout=BUILD_TIMEOUT_MS)
     bar = page.get_by_role("progressbar")
     expect(bar).to_have_attribute("aria-valuenow", "100")
+    expect(page).to_have_title(f"{STAGE_LABELS[Status.READY]} · Kiln")
     expect(page.locator("[data-step][data-state='done']")).to_have_count(7)
 
     # The label walked the pipeline forwards only (a fast stage may be coalesced away).

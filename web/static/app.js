@@ -41,6 +41,7 @@ const DECISIONS = [
 const DEFAULT_FAILURE = "Your build failed. Want us to try again?";
 
 const TERMINAL = new Set(["ready", "failed"]);
+const DEFAULT_TITLE = document.title;
 const KEY_TOKEN = "kiln.token";
 const KEY_PROJECT = "kiln.project";
 const KEY_JOB = "kiln.job";
@@ -237,6 +238,7 @@ function signOut(message = "") {
   showOnlyResult(null);
   show($("empty-card"), true);
   show($("signin-card"), true);
+  document.title = DEFAULT_TITLE;
   $("token-error").textContent = message;
   $("token-input").value = "";
 }
@@ -688,6 +690,7 @@ function render() {
 
   renderSteps(job);
   $("build-note").textContent = noteFor(job);
+  document.title = `${label} · Kiln`;
   show($("running-actions"), !TERMINAL.has(status));
   $("cancel-button").disabled = false;
 }
