@@ -393,7 +393,7 @@ function handleStartError(error, projectId) {
   }
   if (error.status === 503) {
     const wait = Number(error.retryAfter);
-    const when = Number.isFinite(wait) && wait > 0 ? ` Try again in ${formatEta(wait).replace("about ", "about ")}.` : " Try again in a moment.";
+    const when = Number.isFinite(wait) && wait > 0 ? ` Try again in ${formatEta(wait)}.` : " Try again in a moment.";
     $("goal-error").textContent = `Kiln is very busy right now.${when}`;
     return;
   }
