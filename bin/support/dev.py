@@ -21,6 +21,7 @@ import jwt
 
 from bin.support.embedded_redis import EmbeddedRedis
 from bin.support.supervisor import Supervisor
+from domain.logs import configure_logging
 from domain.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,26 @@ def run_build(base: str, goal: str) -> None:
                   flush=True)
 
 
+def stop_sandboxes() -> None:
+    """Previews run in sandboxes on this host; stopping the stack stops them too (their jobs
+    stay READY in Redis, with previews that no longer answer)."""
+    from actors.sandbox import get_runtime
+    from actors.sandbox.registry import SandboxRegistry, this_host
+    from domain.redis_client import connect
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, level="WARNING")  # the count below says enough
+    client = connect(settings.redis_url)
+    runtime = get_runtime(settings, client)
+    stopped = 0
+    for record in SandboxRegistry(client, settings.redis_prefix).all():
+        if record.host == this_host():
+            stopped += bool(runtime.kill(record.sandbox_id))
+    if stopped:
+        print(f"bin/dev: stopped {stopped} preview sandbox(es)", flush=True)
+    client.close()
+
+
 def _stop_once(_signum: int, _frame: object) -> None:
     # uv forwards the signal too, so it can arrive twice: shut down once, in order.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -133,6 +154,7 @@ def main(argv: list[str]) -> int:
         print("\nbin/dev: stopping", flush=True)
     finally:
         supervisor.stop()
+        stop_sandboxes()
         if redis_server:
             redis_server.stop()
     return 0

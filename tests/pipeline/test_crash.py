@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from actors.sandbox.registry import SandboxRegistry
 from domain.status import Status
 from tests.support.waiting import wait_for
 from tests.support.workers import WorkerProcesses, worker_env
@@ -22,6 +23,14 @@ def workers(request, redis_url, tmp_path, store):  # noqa: ANN001
     procs.start()
     yield procs
     procs.stop()
+    # READY previews outlive their workers; the reaper would get them, tests end first.
+    from actors.sandbox import get_runtime
+    from domain.settings import Settings
+
+    runtime = get_runtime(Settings(redis_url=redis_url, sandbox_root=tmp_path / "sandboxes"),
+                          store.redis)
+    for record in SandboxRegistry(store.redis).all():
+        runtime.kill(record.sandbox_id)
 
 
 def _start(store, goal: str) -> str:  # noqa: ANN001
