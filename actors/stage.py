@@ -16,7 +16,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from actors import context, teardown
+from actors import context, outage, teardown
 from actors.sandbox.base import Sandbox
 from domain.errors import Cancelled, TransientError
 from domain.failures import Reason
@@ -146,6 +146,8 @@ def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
             raise  # Retries middleware re-runs the message with backoff
         teardown.fail(svc, job.job_id, stage, Reason.STAGE_ERROR, str(exc))
         return "failed"
+    except outage.REDIS_DOWN:
+        raise  # not the build's failure: the actor waits for Redis and runs the stage again
     except Exception as exc:  # any other error is this stage's failure, never a lost job
         log.exception("stage.failed")
         teardown.fail(svc, job.job_id, stage, getattr(exc, "reason", Reason.STAGE_ERROR),
@@ -165,14 +167,18 @@ def stage_actor(stage: Status, time_limit_s: int | None = None) -> Callable[[Wor
 
     def decorate(work: Work) -> dramatiq.Actor:
         def run(job_id: str, attempt: int = 1, iteration: int = 0) -> None:
-            _run_stage(stage, work, job_id, attempt, iteration)
+            try:
+                _run_stage(stage, work, job_id, attempt, iteration)
+            except outage.REDIS_DOWN as exc:
+                outage.on_redis_down(context.services().store.redis, exc)
+                raise  # Retries re-runs the message once Redis is back (outage.retry_when)
 
         run.__name__ = run.__qualname__ = STAGE_ACTOR[stage]
         limit = time_limit_s or _SETTINGS.stage_time_limit_s
-        # Only transient errors are retried, and only while _do_work re-raises them.
+        # Only transient errors (while _do_work re-raises them) and lost Redis connections.
         return dramatiq.actor(
             run, actor_name=STAGE_ACTOR[stage], queue_name=QUEUE, time_limit=limit * 1000,
-            retry_when=lambda retries, exc: isinstance(exc, TransientError),
+            retry_when=outage.retry_when,
         )
 
     return decorate

@@ -37,7 +37,19 @@ def kill_sandboxes(svc: Services, job_id: str) -> int:
     return killed
 
 
+def _finished_without_preview(status: Status | None) -> bool:
+    """Only a FAILED (or vanished) job's sandboxes may be torn down. A stage that finds the job
+    READY or at another stage is a duplicate run (a redelivery to a second worker while the
+    first was frozen, a watchdog take-over) that lost the race: its twin still needs them."""
+    return status in (Status.FAILED, None)
+
+
 def after_cancel(svc: Services, job_id: str) -> None:
+    job = svc.store.get_job(job_id)
+    if job is not None and not job.cancelled and not _finished_without_preview(job.status):
+        # Not a cancel: the job moved on under a duplicate of this stage (its write refused).
+        log.info("stage.superseded", status=job.status.value)
+        return
     log.info("stage.cancelled")
     kill_sandboxes(svc, job_id)
     admit_next(svc)
@@ -52,6 +64,8 @@ def fail(svc: Services, job_id: str, stage: Status, reason: str, detail: str) ->
         log.error("job.failed", reason=reason, detail=sanitize_detail(scrub(detail))[:500])
     else:
         log.info("job.fail_skipped", reason=result.reason, status=result.previous)
+        if not _finished_without_preview(result.previous):
+            return  # READY or moved on under a duplicate of this stage: not ours to tear down
     kill_sandboxes(svc, job_id)
     admit_next(svc)
 
@@ -60,9 +74,10 @@ def finish_ready(svc: Services, job: Job, fields: dict[str, Any]) -> None:
     expires = svc.store.clock.now() + svc.settings.preview_ttl_s
     result = svc.store.transition(job.job_id, Status.READY, expected=Status.CHECKS,
                                   sandbox_expires_at=expires, **fields)
-    if not result.ok:  # cancelled while the preview started: the cancel wins
+    if not result.ok:  # cancelled while the preview started (the cancel wins), or a twin won
         log.info("job.ready_refused", status=result.previous)
-        kill_sandboxes(svc, job.job_id)
+        if _finished_without_preview(result.previous):
+            kill_sandboxes(svc, job.job_id)
     else:
         if job.sandbox_id:  # the preview outlives the build: the reaper reads this expiry
             svc.registry.extend(job.sandbox_id, expires)
