@@ -33,6 +33,8 @@ REDIS_POOL = 64
 def routes() -> list[BaseRoute]:
     """The routing table: every route of DESIGN.md's HTTP API, in one place."""
     table: list[BaseRoute] = [
+        # Status first: clients poll it most, and routes are matched in order.
+        Route("/api/generation/{job_id}/status", generation.status, methods=["GET"]),
         Route("/", health.index, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
@@ -44,7 +46,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/projects/{project_id}/gates", gates.list_gates, methods=["GET"]),
         Route("/api/gates/{gate_id}/resolve", gates.resolve_gate, methods=["POST"]),
         Route("/api/generation/start", generation.start, methods=["POST"]),
-        Route("/api/generation/{job_id}/status", generation.status, methods=["GET"]),
         Route("/api/generation/{job_id}/events", job_events, methods=["GET"]),
         Route("/api/generation/{job_id}/cancel", generation.cancel, methods=["POST"]),
         Route("/api/generation/{job_id}/preview-viewed", generation.preview_viewed,

@@ -35,13 +35,28 @@ def id_key(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-class Subscription:
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.queue: asyncio.Queue[list[Entry]] = asyncio.Queue()
+MAX_BACKLOG = 256  # batches a subscriber may fall behind before it is cut off
 
-    async def get(self) -> list[Entry]:
-        return await self.queue.get()
+
+class Subscription:
+    def __init__(self, key: str, start: str) -> None:
+        self.key = key
+        self.start = start  # the shared reader's cursor when this subscriber joined
+        self.queue: asyncio.Queue[list[Entry] | None] = asyncio.Queue()
+        self.overflowed = False
+
+    async def get(self) -> list[Entry] | None:
+        """The next batch of entries; None once this subscriber fell too far behind."""
+        return None if self.overflowed else await self.queue.get()
+
+    def put(self, entries: list[Entry]) -> None:
+        if self.overflowed:
+            return
+        if self.queue.qsize() >= MAX_BACKLOG:  # a stuck client must not grow memory forever
+            self.overflowed = True
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(entries)
 
 
 class StreamHub:
@@ -62,13 +77,15 @@ class StreamHub:
         return sum(len(subs) for subs in self._subs.values())
 
     async def subscribe(self, key: str, cursor: str) -> Subscription:
-        """Deliver every entry after `cursor` that the reader sees from now on."""
-        sub = Subscription(key)
+        """Deliver every entry the reader sees from now on: those after `sub.start`. A stream
+        new to the reader starts at `cursor`; otherwise entries between `cursor` and
+        `sub.start` were already read, and the caller fetches them itself."""
         subs = self._subs.setdefault(key, set())
         new_key = not subs
-        subs.add(sub)
         if new_key:
             self._cursors[key] = cursor
+        sub = Subscription(key, self._cursors[key])
+        subs.add(sub)
         self._has_subs.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="kiln-sse-hub")
@@ -131,7 +148,7 @@ class StreamHub:
                 continue  # everyone left while we were reading
             self._cursors[key] = entries[-1][0]
             for sub in self._subs.get(key, ()):
-                sub.queue.put_nowait(entries)
+                sub.put(entries)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -16,7 +16,7 @@ from web.bodies import GOAL_MAX, NAME_MAX
 _ERROR_TEXT = {401: "Missing, malformed, wrongly signed or expired token",
                403: "No subscription tier", 404: "Not found (or not yours)",
                409: "Conflict with the current state", 413: "Body too large",
-               422: "Invalid body or parameters", 503: "Unavailable"}
+               422: "Invalid body or parameters", 503: "Unavailable (queue full, or Redis unreachable)"}
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -98,9 +98,11 @@ def _op(summary: str, ok: int, ok_body: dict[str, Any], errors: tuple[int, ...] 
         body: str | None = None, params: tuple[str, ...] = (), auth: bool = True,
         headers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     responses: dict[str, Any] = {str(ok): ok_body}
+    if auth:  # every API route answers 503 + Retry-After while Redis is unreachable
+        errors = (*errors, 503) if 503 not in errors else errors
     for status in errors:
         responses[str(status)] = _json("Error", _ERROR_TEXT[status])
-    if 503 in errors and body == "StartRequest":
+    if 503 in errors and auth:
         responses["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                                        "required": True}}
     op: dict[str, Any] = {"summary": summary, "responses": responses,

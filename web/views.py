@@ -4,16 +4,29 @@ UTC strings (`2026-01-01T00:00:00Z`)."""
 from __future__ import annotations
 
 import contextlib
+from functools import lru_cache
 from typing import Any
 
 from domain.clock import iso
 from domain.job import Job
 from domain.status import PROGRESS, STAGE_LABELS, Status
 
+# The hash fields the status body needs: the hot path HMGETs just these.
+STATUS_FIELDS = ("job_id", "project_id", "user_id", "status", "debug_id", "attempt", "iteration",
+                 "cancelled", "created_at", "updated_at", "preview_url", "build_version",
+                 "error_message", "error_detail", "sandbox_expires_at", "failed_stage",
+                 "scheduled_for", "goal", "files_written")
+
+
+@lru_cache(maxsize=16384)
+def _iso(value: str) -> str | None:
+    # Cached by the stored string: polling clients ask for the same timestamps again and again.
+    return iso(float(value))
+
 
 def _time(raw: dict[str, str], key: str) -> str | None:
     value = raw.get(key)
-    return iso(float(value)) if value else None
+    return _iso(value) if value else None
 
 
 def job_status(raw: dict[str, str], queue_position: int | None = None,
@@ -36,7 +49,7 @@ def job_status(raw: dict[str, str], queue_position: int | None = None,
         "preview_url": raw.get("preview_url") or None,
         "build_version": raw.get("build_version") or None,
         "error_message": raw.get("error_message") or None,
-        "debug_id": raw.get("debug_id", ""),
+        "debug_id": raw.get("debug_id") or "",
         "sandbox_expires_at": _time(raw, "sandbox_expires_at"),
         "cancelled": raw.get("cancelled") == "1",
         "attempt": int(raw.get("attempt") or 1),
@@ -45,7 +58,7 @@ def job_status(raw: dict[str, str], queue_position: int | None = None,
         "updated_at": _time(raw, "updated_at"),
         # Beyond DESIGN's table, for the build page: what was asked, when a scheduled build
         # starts, and on failure where it stopped plus the sanitized (scrubbed) detail.
-        "goal": raw.get("goal", ""),
+        "goal": raw.get("goal") or "",
         "scheduled_for": _time(raw, "scheduled_for"),
         "failed_stage": failed_stage,
         "error_detail": raw.get("error_detail") or None,

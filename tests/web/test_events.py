@@ -107,6 +107,24 @@ def test_reconnect_with_last_event_id_gets_only_missed(api, live, store, user_pr
         entry_id for entry_id, _ in store.history(job_id)[1:]]
 
 
+def test_late_joiner_gets_what_the_shared_reader_already_passed(api, live, store,
+                                                               user_project):
+    job_id = job_at(store, user_project["project_id"], S.QUEUED)
+    early = Client(_url(live, job_id), auth())
+    wait_for(lambda: early.events)
+    walk(store, job_id, S.STARTING, S.SCAFFOLD, S.CODE)
+    wait_for(lambda: len(early.events) == 4)  # the reader is now past all three
+    first_id = store.history(job_id)[0][0]
+    late = Client(_url(live, job_id), {**auth(), "Last-Event-ID": first_id})
+    wait_for(lambda: len(late.events) == 3)
+    walk(store, job_id, S.DEPS, S.FAILED)
+    early.join()
+    late.join()
+    assert [e["id"] for e in late.events] == [e["id"] for e in early.events[1:]]
+    assert [e["data"]["status"] for e in late.events] == [
+        "starting", "scaffold", "code", "deps", "failed"]
+
+
 def test_terminal_job_gets_snapshot_and_end(api, live, store, user_project):
     job_id = job_at(store, user_project["project_id"], S.CHECKS)
     walk(store, job_id, S.READY)
