@@ -16,7 +16,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from actors import context, outage, teardown
+from actors import context, outage, teardown, telemetry_writer
 from actors.sandbox.base import Sandbox
 from domain.errors import Cancelled, TransientError
 from domain.failures import Reason
@@ -52,10 +52,17 @@ class StageContext:
     stage: Status
     resumed: bool
     services: context.Services
+    entry_files: dict[str, str] | None = None  # read with the stage entry (reads_files=True)
 
     @property
     def store(self):  # noqa: ANN201
         return self.services.store
+
+    def files(self) -> dict[str, str]:
+        """The job's stored files: from the entry's round trip when the stage asked for them."""
+        if self.entry_files is not None:
+            return self.entry_files
+        return self.services.store.files(self.job.job_id)
 
     def cancelled(self) -> bool:
         return self.services.store.is_cancelled(self.job.job_id)
@@ -74,11 +81,12 @@ def _retries_so_far() -> int:
     return message.options.get("retries", 0) if message else 0
 
 
-def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: int) -> None:
+def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: int,
+               reads_files: bool = False) -> None:
     svc = context.services()
     message = CurrentMessage.get_current_message()
     entry = svc.store.enter_stage(job_id, stage, attempt, iteration, svc.settings.max_deliveries,
-                                  message.message_id if message else "")
+                                  message.message_id if message else "", with_files=reads_files)
     job = entry.job
     bind_job_context(job_id=job_id, stage=stage.value, attempt=attempt,
                      debug_id=job.debug_id if job else None,
@@ -103,7 +111,8 @@ def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: 
             "stage.entered", outcome=entry.outcome, iteration=iteration)
         if entry.outcome == "resumed":  # rare (a crash, a shutdown, a retry): its own trip
             _record(svc, lambda t: t.count("stage_redeliveries", stage.value))
-        _do_work(svc, StageContext(job, stage, entry.outcome == "resumed", svc), work)
+        _do_work(svc, StageContext(job, stage, entry.outcome == "resumed", svc, entry.files),
+                 work)
     finally:
         clear_job_context()
 
@@ -122,10 +131,8 @@ def _do_work(svc: context.Services, ctx: StageContext, work: Work) -> None:
 
 
 def _record(svc: context.Services, write: Callable[[Telemetry], None]) -> None:
-    try:
-        write(Telemetry(svc.store.redis, svc.store.prefix))
-    except Exception:  # a metrics write must never fail a stage
-        log.warning("metrics.write_failed", exc_info=True)
+    # Queued, not written here: the worker thread moves on to its next message at once.
+    telemetry_writer.writer.put(svc.store.redis, svc.store.prefix, write)
 
 
 def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
@@ -162,13 +169,15 @@ def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
     return "done"
 
 
-def stage_actor(stage: Status, time_limit_s: int | None = None) -> Callable[[Work], Any]:
-    """Declare `work` as the actor of `stage` on Kiln's one queue."""
+def stage_actor(stage: Status, time_limit_s: int | None = None,
+                reads_files: bool = False) -> Callable[[Work], Any]:
+    """Declare `work` as the actor of `stage` on Kiln's one queue. `reads_files`: the stage
+    gets the job's files with its entry (`ctx.files()`), saving a round trip."""
 
     def decorate(work: Work) -> dramatiq.Actor:
         def run(job_id: str, attempt: int = 1, iteration: int = 0) -> None:
             try:
-                _run_stage(stage, work, job_id, attempt, iteration)
+                _run_stage(stage, work, job_id, attempt, iteration, reads_files)
             except outage.REDIS_DOWN as exc:
                 outage.on_redis_down(context.services().store.redis, exc)
                 raise  # Retries re-runs the message once Redis is back (outage.retry_when)

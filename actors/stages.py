@@ -4,6 +4,7 @@ cancel, duplicates, retries, send next, log context) are in `actors.stage`."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 
 import httpx
@@ -75,10 +76,10 @@ def code(ctx: StageContext) -> None:
         raise Cancelled()
 
 
-@stage_actor(Status.DEPS)
+@stage_actor(Status.DEPS, reads_files=True)
 def deps(ctx: StageContext) -> None:
     sandbox = ctx.sandbox()
-    files = ctx.store.files(ctx.job.job_id)
+    files = ctx.files()
     for command in install_commands(files):
         result = sandbox.run(command, timeout=ctx.services.settings.command_timeout_s,
                              cancel_check=ctx.cancelled)
@@ -94,11 +95,11 @@ def _fingerprint(output: str) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-@stage_actor(Status.CHECKS)
+@stage_actor(Status.CHECKS, reads_files=True)
 def checks(ctx: StageContext) -> Next | Ready:
     job, store, svc = ctx.job, ctx.store, ctx.services
     sandbox = ctx.sandbox()
-    manifest = read_manifest(store.files(job.job_id).get(MANIFEST) or sandbox.read_file(MANIFEST))
+    manifest = read_manifest(ctx.files().get(MANIFEST) or sandbox.read_file(MANIFEST))
     result = sandbox.run(manifest.checks, timeout=svc.settings.command_timeout_s,
                          cancel_check=ctx.cancelled)
     if not result.ok:
@@ -116,20 +117,33 @@ def checks(ctx: StageContext) -> Next | Ready:
     return Ready({"preview_url": _start_preview(ctx, manifest)})
 
 
+_health_client: httpx.Client | None = None
+_health_lock = threading.Lock()
+
+
+def _health() -> httpx.Client:
+    # One client per process: building one loads the CA bundle (~45 ms of CPU under the GIL).
+    global _health_client
+    with _health_lock:
+        if _health_client is None:
+            _health_client = httpx.Client(timeout=2.0)
+        return _health_client
+
+
 def _start_preview(ctx: StageContext, manifest) -> str:  # noqa: ANN001
     sandbox = ctx.sandbox()
     port = sandbox.preview_port()
     sandbox.start_background(manifest.start_command(port))
     url = sandbox.preview_url(port)
     deadline = time.monotonic() + ctx.services.settings.preview_wait_s
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if ctx.cancelled():
-                raise Cancelled()
-            try:
-                if client.get(url.rstrip("/") + manifest.health).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)  # polling the app's own server until it answers
+    client = _health()
+    while time.monotonic() < deadline:
+        try:
+            if client.get(url.rstrip("/") + manifest.health).status_code == 200:
+                return url  # a cancel meanwhile makes the READY transition refuse
+        except httpx.HTTPError:
+            pass
+        if ctx.cancelled():
+            raise Cancelled()
+        time.sleep(0.05)  # polling the app's own server until it answers
     raise StageFailure(f"the app did not answer 200 at {url} in time", Reason.PREVIEW_FAILED)

@@ -198,6 +198,9 @@ class Capacity:
 
     def publish_positions(self) -> int:
         """Append a `type=queue` event to each waiting job whose position changed."""
+        if not self.redis.zcard(self.keys.queue()):
+            # Nobody waits: skip the ETA inputs (a read of every live slot, O(global cap)).
+            return 0
         offsets, avg = self._offsets()
         return int(self._scripts["positions"](args=[
             self.store.prefix, str(self.store.event_maxlen), str(self.publish_limit),

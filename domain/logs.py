@@ -22,8 +22,19 @@ _configured = False
 _REDACTED = "[redacted]"
 
 
+_secret_names: tuple[int, list[str]] = (-1, [])
+
+
 def _secret_values() -> list[str]:
-    return [v for k, v in os.environ.items() if is_secret_env(k) and len(v) >= 8]
+    # Runs for every log line: remember which variable names are secret (until the number of
+    # variables changes) and read just their current values, instead of decoding and testing
+    # the whole environment each time.
+    global _secret_names
+    size = len(os.environ)
+    if _secret_names[0] != size:
+        _secret_names = (size, [k for k in os.environ if is_secret_env(k)])
+    values = (os.environ.get(k) for k in _secret_names[1])
+    return [v for v in values if v and len(v) >= 8]
 
 
 def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:

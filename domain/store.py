@@ -7,6 +7,7 @@ right) so two racing writers can never both succeed and nothing leaves a termina
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class StageEntry:
     outcome: str  # entered | resumed | duplicate | cancelled | exhausted | missing
     status: Status | None
     job: Job | None
+    files: dict[str, str] | None = None  # the job's files, when asked for
 
 
 def _flat(fields: dict[str, Any]) -> list[str]:
@@ -184,15 +186,22 @@ class JobStore:
         return TransitionResult(True, previous, event_id=res[2])
 
     def enter_stage(self, job_id: str, stage: Status, attempt: int, iteration: int,
-                    max_deliveries: int, message_id: str) -> StageEntry:
+                    max_deliveries: int, message_id: str,
+                    with_files: bool = False) -> StageEntry:
         """Cancel check, duplicate check, delivery count and transition: one round trip.
-        `message_id` identifies the delivery: only the message holding the stage resumes it."""
+        `message_id` identifies the delivery: only the message holding the stage resumes it.
+        `with_files` also returns the job's files (for stages that read them)."""
         args = self._common(job_id) + [stage.value, str(attempt), str(iteration),
-                                        str(max_deliveries), message_id]
-        res = self._enter(keys=self._job_keys(job_id), args=args)
+                                        str(max_deliveries), message_id,
+                                        "1" if with_files else "0"]
+        keys = self._job_keys(job_id) + [self.keys.files(job_id)]
+        res = self._enter(keys=keys, args=args)
         status = Status(res[1]) if res[1] else None
-        job = Job.from_redis(_pairs(res[2:])) if len(res) > 2 else None
-        return StageEntry(res[0], status, job)
+        if len(res) < 3:
+            return StageEntry(res[0], status, None)
+        # Lua's cjson encodes an empty table as {}: no files yet.
+        files = _pairs(json.loads(res[3]) or []) if with_files else None
+        return StageEntry(res[0], status, Job.from_redis(_pairs(json.loads(res[2]))), files)
 
     def reopen(self, job_id: str, expected_attempt: int, resume_at: Status,
                include_cancelled: bool = False) -> tuple[str, int | None]:

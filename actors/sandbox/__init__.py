@@ -1,12 +1,13 @@
 """Sandbox runtimes behind one interface (`base.Sandbox`, `base.SandboxRuntime`).
 
-`get_runtime(settings, redis_client)` picks the configured one (`KILN_SANDBOX=local|e2b`); every
-runtime registers its sandboxes in Redis (`registry.SandboxRegistry`) so any process can find
-and kill them.
+`get_runtime(settings, redis_client)` picks the configured one
+(`KILN_SANDBOX=local|e2b|package.module:Class`); every runtime registers its sandboxes in Redis
+(`registry.SandboxRegistry`) so any process can find and kill them.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from domain.settings import Settings
@@ -31,4 +32,8 @@ def get_runtime(settings: Settings, redis_client: redis.Redis) -> SandboxRuntime
         from .e2b import E2BRuntime
 
         return E2BRuntime(registry)
+    if ":" in settings.sandbox:
+        # "package.module:Class(settings, registry)": a runtime of the deployment's own.
+        module_name, _, class_name = settings.sandbox.partition(":")
+        return getattr(importlib.import_module(module_name), class_name)(settings, registry)
     raise ValueError(f"unknown sandbox runtime {settings.sandbox!r} (expected local or e2b)")

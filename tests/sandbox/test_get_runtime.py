@@ -22,3 +22,10 @@ def test_e2b_and_unknown(r):
     assert isinstance(get_runtime(Settings(sandbox="e2b"), r), E2BRuntime)
     with pytest.raises(ValueError):
         get_runtime(Settings(sandbox="docker"), r)
+
+
+def test_a_runtime_of_the_deployments_own(r):
+    from bin.support.bench.noop import NoopRuntime
+
+    rt = get_runtime(Settings(sandbox="bin.support.bench.noop:NoopRuntime"), r)
+    assert isinstance(rt, NoopRuntime)

@@ -23,7 +23,9 @@ NOOP_RUNTIME = "bin.support.bench.noop:NoopRuntime"
 NOOP_GENERATOR = "bin.support.bench.noop:NoopGenerator"
 HUGE = "1000000"
 # No tier, user or queue cap gets in the way of a flood (admission is measured on its own).
-UNCAPPED = {"KILN_GLOBAL_SANDBOX_CAP": HUGE, "KILN_QUEUE_CAP": HUGE,
+# The global cap sizes the ETA's per-slot list, so it is "all of a flood", not "infinite".
+GLOBAL_CAP = 10_000
+UNCAPPED = {"KILN_GLOBAL_SANDBOX_CAP": str(GLOBAL_CAP), "KILN_QUEUE_CAP": str(2 * GLOBAL_CAP),
             **{f"KILN_TIER_CTO_SCALE_{f}": HUGE
                for f in ("CONCURRENT_PER_USER", "CONCURRENT_PER_PROJECT", "DAILY_JOBS")}}
 
@@ -155,3 +157,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by `root` and its live descendants."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        kids = [p for p, parent in parents.items() if parent == pid and p not in tree]
+        tree.update(kids)
+        frontier += kids
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")

@@ -62,8 +62,8 @@ class KilnDriver:
 
     def __init__(self, url: str) -> None:
         self.store = JobStore(connect(url))
-        self.capacity = Capacity(self.store, global_cap=int(common.HUGE),
-                                 queue_cap=int(common.HUGE), env=common.UNCAPPED)
+        self.capacity = Capacity(self.store, global_cap=common.GLOBAL_CAP,
+                                 queue_cap=2 * common.GLOBAL_CAP, env=common.UNCAPPED)
         self.broker = sender_broker(url)
         self.sent: list[str] = []
         self.polls = 0

@@ -1,9 +1,7 @@
-"""Count Redis round trips vs commands with MONITOR (INFO counts commands run inside scripts
-too, so it cannot tell one EVAL of five calls from five round trips).
-
-A round trip is a command a client sent: an EVAL/EVALSHA counts once with the calls inside it
-(`[0 lua]` lines) counted as commands only; a MULTI…EXEC block (contiguous in MONITOR's
-output) counts once. MONITOR slows Redis down, so it only watches a small sample.
+"""Which Redis commands a workload sends, by MONITOR: commands clients sent, and those run
+inside their scripts (`lua:` prefix). `round_trips` counts client commands with a MULTI…EXEC
+block as one; non-transactional pipelines look like separate commands here, so the benchmark
+takes round trips from INFO's socket reads instead. MONITOR slows Redis down: small samples.
 """
 
 from __future__ import annotations

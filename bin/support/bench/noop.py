@@ -8,11 +8,13 @@ checks stage polls the app's health before READY.
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import uuid
 from typing import Any
 
-from actors.sandbox.base import CommandResult, CancelCheck
+from actors.sandbox.base import CancelCheck, CommandResult
 
 
 class NoopSandbox:
@@ -72,3 +74,25 @@ class NoopGenerator:
     def generate(self, goal: str, workspace: dict[str, str],
                  feedback: str | None) -> dict[str, str]:
         return {"kiln.json": '{"checks": "true", "start": "true", "health": "/"}'}
+
+
+class LongInstall:
+    """The template app with an install step that runs for minutes (and leaves a `setsid`
+    grandchild): the cancel benchmark cancels mid-command. Each build's sleeps carry a unique
+    fraction, so the benchmark can find their processes in /proc."""
+
+    name = "long-install"
+
+    def __init__(self) -> None:
+        from actors.generators.template import TemplateGenerator
+
+        self.template = TemplateGenerator()
+
+    def generate(self, goal: str, workspace: dict[str, str],
+                 feedback: str | None) -> dict[str, str]:
+        files = self.template.generate(goal, workspace, feedback)
+        manifest = json.loads(files.get("kiln.json") or "{}")
+        marker = f"{random.randrange(10**6):06d}"
+        manifest["install"] = f"setsid sleep 600.{marker} & sleep 300.{marker}"
+        files["kiln.json"] = json.dumps(manifest)
+        return files

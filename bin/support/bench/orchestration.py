@@ -23,20 +23,28 @@ def _wait_done(driver: Any, timeout: float) -> None:
                     interval=0.02)
 
 
-def flood(driver: Any, url: str, n: int) -> dict[str, Any]:
+def flood(driver: Any, url: str, n: int, workers: int = 0) -> dict[str, Any]:
     r = common.client(url)
     batch = driver.prepare(n)
+    reads = int(r.info("stats")["total_reads_processed"])
     before, polls = common.commandstats(r), driver.polls
+    cpu = common.tree_cpu_s(workers) if workers else 0.0
     started = time.perf_counter()
     driver.fire(batch)
     _wait_done(driver, 120)
     seconds = time.perf_counter() - started
+    cpu = common.tree_cpu_s(workers) - cpu if workers else 0.0
     delta = common.stats_delta(before, common.commandstats(r))
+    # A round trip is one request read off a socket (a pipeline arrives in one read).
+    reads = int(r.info("stats")["total_reads_processed"]) - reads - 3
     # Our own INFO and completion polls are not the system's work.
-    commands = sum(delta.values()) - delta.get("info", 0) - (driver.polls - polls)
+    own = driver.polls - polls
+    commands = sum(delta.values()) - delta.get("info", 0) - own
     _rows, failed = driver.stage_times()
     return {"jobs": n, "seconds": round(seconds, 3), "jobs_per_s": round(n / seconds, 1),
-            "commands_per_hop": round(commands / (n * HOPS_PER_JOB), 2), "failed": failed}
+            "commands_per_hop": round(commands / (n * HOPS_PER_JOB), 2),
+            "round_trips_per_hop": round((reads - own) / (n * HOPS_PER_JOB), 2), "failed": failed,
+            "worker_cpu_ms_per_hop": round(cpu * 1000 / (n * HOPS_PER_JOB), 3)}
 
 
 def light(driver: Any, rate: float, seconds: float) -> dict[str, Any]:
@@ -63,9 +71,11 @@ def round_trips(driver: Any, url: str, n: int) -> dict[str, Any]:
     counter.stop()
     own = driver.polls - polls  # our completion polls
     hops = n * HOPS_PER_JOB
-    return {"jobs": n, "round_trips_per_hop": round((counter.round_trips - own) / hops, 2),
-            "commands_per_hop": round((counter.commands - own) / hops, 2),
-            "by_command": dict(counter.by_command.most_common(25))}
+    # MONITOR cannot tell pipelined commands from round trips: the flood's socket reads count
+    # those; this sample says which commands a hop costs (`lua:` ones run inside scripts).
+    return {"jobs": n, "commands_per_hop": round((counter.commands - own) / hops, 2),
+            "by_command_per_job": {k: round(v / n, 2)
+                                   for k, v in counter.by_command.most_common(30)}}
 
 
 def preview_stub(procs: common.Processes, env: dict[str, str]) -> str:
@@ -85,9 +95,10 @@ def side(driver: Any, url: str, wd: Path, cfg: dict[str, Any]) -> dict[str, Any]
         if isinstance(driver, KilnDriver):
             env["KILN_BENCH_PREVIEW_URL"] = preview_stub(procs, env)
         procs.workers(driver.module, env, cfg["processes"], cfg["threads"])
+        master = procs.children[-1][0].pid
         time.sleep(1.0)  # let every consumer settle into its idle poll
         out: dict[str, Any] = {"warmup": flood(driver, url, min(200, cfg["flood"]))}
-        out["flood"] = flood(driver, url, cfg["flood"])
+        out["flood"] = flood(driver, url, cfg["flood"], master)
         out["light"] = light(driver, cfg["rate"], cfg["light_s"])
         out["redis"] = round_trips(driver, url, cfg["sample"])
         if isinstance(driver, KilnDriver):
@@ -102,4 +113,5 @@ def run(url: str, wd: Path, cfg: dict[str, Any]) -> dict[str, Any]:
         "throughput": round(kiln["flood"]["jobs_per_s"] / raw["flood"]["jobs_per_s"], 3),
         "light_hop_p50": round(kiln["light"]["hop_ms"]["p50"] / raw["light"]["hop_ms"]["p50"], 3),
     }
-    return {"config": cfg, "raw": raw, "kiln": kiln, "ratios": ratios}
+    cpu = [raw["flood"]["worker_cpu_ms_per_hop"], kiln["flood"]["worker_cpu_ms_per_hop"]]
+    return {"config": cfg, "raw": raw, "kiln": kiln, "ratios": ratios, "cpu_ms_per_hop": cpu}

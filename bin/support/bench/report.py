@@ -2,9 +2,79 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 
+def _get(data: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+# (benchmark, label, path, target text, check(value) -> bool | None)
+ROWS: list[tuple[str, str, str, str, Any]] = [
+    ("orchestration", "raw chain jobs/s (flood)", "raw.flood.jobs_per_s", "", None),
+    ("orchestration", "Kiln jobs/s (flood)", "kiln.flood.jobs_per_s", "", None),
+    ("orchestration", "throughput ratio Kiln/raw", "ratios.throughput", ">= 0.8",
+     lambda v: v >= 0.8),
+    ("orchestration", "raw hop p50 / p99 ms (light)", "raw.light.hop_ms", "", None),
+    ("orchestration", "Kiln hop p50 / p99 ms (light)", "kiln.light.hop_ms", "", None),
+    ("orchestration", "light hop p50 ratio Kiln/raw", "ratios.light_hop_p50", "<= 1.2",
+     lambda v: v <= 1.2),
+    ("orchestration", "idle start -> starting p50 / p99 ms",
+     "kiln.idle_start.start_to_starting_ms", "p99 < 150", lambda v: v["p99"] < 150),
+    ("orchestration", "raw round trips / commands per hop", "raw.flood", "", None),
+    ("orchestration", "Kiln round trips / commands per hop", "kiln.flood", "", None),
+    ("orchestration", "raw / Kiln worker CPU ms per hop", "cpu_ms_per_hop", "", None),
+    ("status", "Kiln req/s, p50 / p99 ms @50", "c50.kiln", "", None),
+    ("status", "bare req/s, p50 / p99 ms @50", "c50.bare", "", None),
+    ("status", "Kiln req/s, p50 / p99 ms @200", "c200.kiln", "p99 < 20",
+     lambda v: v["latency_ms"]["p99"] < 20),
+    ("status", "bare req/s, p50 / p99 ms @200", "c200.bare", "", None),
+    ("status", "req/s ratio Kiln/bare @50 / @200", "ratios", ">= 0.8",
+     lambda v: min(v) >= 0.8),
+    ("sse", "1000 subscribers: transition -> delivery p50 / p99 ms",
+     "transition_to_delivery_ms", "p99 < 100", lambda v: v["p99"] < 100),
+    ("cancel", "cancel -> sandbox gone p50 / p99 ms", "cancel_to_gone_ms", "p99 < 1000",
+     lambda v: v["p99"] < 1000),
+    ("e2e", "POST start -> preview serving, median s", "median_s", "< 3", lambda v: v < 3),
+    ("admission", "start p50 / p99 ms, empty queue", "empty_queue_ms", "", None),
+    ("admission", "start p50 / p99 ms, 10,000 queued", "queued_10k_ms", "", None),
+]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        if "requests_per_s" in value:
+            lat = value["latency_ms"]
+            return f"{value['requests_per_s']:.0f} req/s, {lat['p50']} / {lat['p99']}"
+        if "round_trips_per_hop" in value:
+            return f"{value['round_trips_per_hop']} / {value['commands_per_hop']}"
+        if "p50" in value:
+            return f"{value['p50']} / {value['p99']}"
+    if isinstance(value, list | tuple):
+        return " / ".join(str(v) for v in value)
+    return str(value)
+
+
 def table(results: dict[str, Any]) -> str:
-    return json.dumps(results["results"], indent=1)
+    lines = [f"{'benchmark':<14}{'figure':<52}{'value':<30}{'target':<11}ok"]
+    res = results["results"]
+    for bench, label, path, target, check in ROWS:
+        if bench not in res:
+            continue
+        if "error" in res[bench]:
+            if not lines[-1].startswith(bench):
+                lines.append(f"{bench:<14}ERROR: {res[bench]['error'][:200]}")
+            continue
+        value = _get(res[bench], path)
+        ok = ""
+        if check and value is not None:
+            try:
+                ok = "yes" if check(value) else "NO"
+            except (TypeError, KeyError):
+                ok = "?"
+        lines.append(f"{bench:<14}{label:<52}{_fmt(value):<30}{target:<11}{ok}")
+    return "\n".join(lines)

@@ -4,6 +4,7 @@ write JSON (default bench-results/bench-<UTC time>.json)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bin.support.bench import common, orchestration, report
+from bin.support.bench import admission, cancel, common, e2e, orchestration, report, sse, status
 
 FULL = {"processes": 2, "threads": 4, "flood": 3000, "rate": 20.0, "light_s": 10.0,
         "sample": 200, "idle": 40}
@@ -28,23 +29,22 @@ def _orchestration(url: str, wd: Path, quick: bool, args: argparse.Namespace) ->
     return orchestration.run(url, wd, cfg)
 
 
-BENCHMARKS = {"orchestration": _orchestration}
+BENCHMARKS = {"orchestration": _orchestration,
+              "status": lambda url, wd, quick, _args: status.run(url, wd, quick),
+              "sse": lambda url, wd, quick, _args: sse.run(url, wd, quick),
+              "cancel": lambda url, wd, quick, _args: cancel.run(url, wd, quick),
+              "e2e": lambda url, wd, quick, _args: e2e.run(url, wd, quick),
+              "admission": lambda url, wd, quick, _args: admission.run(url, wd, quick)}
 
 
 def machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_kb = 0
-    try:
+    cpu, mem_kb = "", 0
+    with contextlib.suppress(OSError):
+        cpu = next((line.split(":", 1)[1].strip() for line in
+                    Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "")
+    with contextlib.suppress(OSError, ValueError, IndexError):
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
     return {"cores": os.cpu_count(), "cpu": cpu, "memory_gb": round(mem_kb / 2**20, 1),
             "python": platform.python_version(), "kernel": platform.release()}
 

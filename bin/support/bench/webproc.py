@@ -10,7 +10,7 @@ import httpx
 from bin.support.bench import common
 from web.auth import mint
 
-SECRET = "kiln-bench-secret"
+SECRET = "kiln-bench-secret-0123456789abcdef"
 USER = "bench"
 
 
