@@ -28,7 +28,7 @@ from web.routes import gates, generation, health, projects, usage
 from web.sse import job_events
 from web.state import Kiln
 
-REDIS_POOL = 64
+REDIS_POOL = 1024
 
 def routes() -> list[BaseRoute]:
     """The routing table: every route of DESIGN.md's HTTP API, in one place."""
@@ -71,9 +71,11 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
 
         capacity = Capacity(store, clock=clock, global_cap=settings.global_sandbox_cap,
                             queue_cap=settings.queue_cap)
-    # A bounded pool that waits for a free connection: bursts queue up instead of failing.
-    aredis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url, decode_responses=True, max_connections=REDIS_POOL, timeout=5))
+    # redis-py's async pool caps at 100 connections by default and then raises: more than 100
+    # requests in flight would fail. A larger cap (past it: 503) keeps the cheap non-blocking
+    # pool on the status hot path.
+    aredis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                     max_connections=REDIS_POOL)
     # The SSE reader blocks one connection of its own; keep it off the request pool.
     hub = StreamHub(aioredis.Redis.from_url(settings.redis_url, decode_responses=True),
                     store.keys)

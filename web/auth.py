@@ -1,6 +1,6 @@
-"""Bearer JWT auth (HS256): `sub` is the user, `tier` the subscription. Any token problem is a
-401 that says nothing about why beyond the basics; a missing tier is a 403 only where a route
-needs a subscription."""
+"""Bearer JWT auth (HS256): `sub` is the user, `tier` the subscription, `exp` is required. Any
+token problem is a 401 that says nothing about why beyond the basics; a missing tier is a 403
+only where a route needs a subscription."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _verified(token: str, secret: str) -> tuple[Principal, float | None]:
     a large share of a status request). Failures raise and so are never cached."""
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
-                            options={"require": ["sub"]})
+                            options={"require": ["sub", "exp"]})
     except jwt.ExpiredSignatureError:
         raise _unauthorized("Token expired") from None
     except jwt.PyJWTError:

@@ -24,7 +24,11 @@ BAD_TOKENS = {
     "wrong-signature": "Bearer " + token(secret="some-other-secret-456-0123456789abcdef"),
     "expired": "Bearer " + jwt.encode({"sub": "user-1", "tier": "partner",
                                        "exp": int(time.time()) - 10}, SECRET, "HS256"),
-    "no-sub": "Bearer " + jwt.encode({"tier": "partner"}, SECRET, "HS256"),
+    "no-sub": "Bearer " + jwt.encode({"tier": "partner", "exp": int(time.time()) + 60},
+                                     SECRET, "HS256"),
+    "no-exp": "Bearer " + jwt.encode({"sub": "user-1", "tier": "partner"}, SECRET, "HS256"),
+    "empty-sub": "Bearer " + jwt.encode({"sub": " ", "exp": int(time.time()) + 60}, SECRET,
+                                        "HS256"),
     "alg-none": "Bearer " + jwt.encode({"sub": "user-1"}, None, "none"),
 }
 
