@@ -29,6 +29,7 @@ from web.sse import job_events
 from web.state import Kiln
 
 REDIS_POOL = 1024
+SSE_BLOCK_MS = 5000
 
 def routes() -> list[BaseRoute]:
     """The routing table: every route of DESIGN.md's HTTP API, in one place."""
@@ -77,8 +78,10 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
     aredis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
                                      max_connections=REDIS_POOL)
     # The SSE reader blocks one connection of its own; keep it off the request pool.
-    hub = StreamHub(aioredis.Redis.from_url(settings.redis_url, decode_responses=True),
-                    store.keys)
+    # A socket timeout past the XREAD block, so a dead connection cannot hang the reader.
+    hub = StreamHub(aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                            socket_timeout=SSE_BLOCK_MS / 1000 + 10),
+                    store.keys, block_ms=SSE_BLOCK_MS)
     k = Kiln(settings=settings, store=store, capacity=capacity,
              gates=GateStore(store.redis, prefix=store.prefix, clock=clock),
              broker=broker or sender_broker(settings.redis_url), clock=clock, keys=store.keys,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +19,12 @@ from domain.settings import Settings
 from domain.store import JobStore
 from web.errors import not_found
 
+if TYPE_CHECKING:  # these modules import this one
+    from domain.capacity import Capacity
+    from web.hub import StreamHub
+    from web.idempotency import Idempotency
+    from web.metrics import Metrics
+
 T = TypeVar("T")
 
 
@@ -26,15 +32,15 @@ T = TypeVar("T")
 class Kiln:
     settings: Settings
     store: JobStore  # synchronous (redis-py): call through `blocking`
-    capacity: Any  # domain.capacity.Capacity, synchronous too
+    capacity: Capacity  # synchronous too
     gates: GateStore
     broker: Any  # a Dramatiq broker that only enqueues
     clock: Clock
     keys: Keys
     aredis: aioredis.Redis  # the async client for hot paths (status, events)
-    hub: Any  # web.hub.StreamHub
-    metrics: Any  # web.metrics.Metrics
-    idempotency: Any  # web.idempotency.Idempotency
+    hub: StreamHub
+    metrics: Metrics
+    idempotency: Idempotency
     sse_ping_s: float = 15.0
 
 
