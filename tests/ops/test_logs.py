@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from domain.status import Status
+from tests.ops.conftest import kill_sandboxes
 from tests.support.waiting import wait_for
 from tests.support.workers import ROOT, WorkerProcesses, worker_env
 from web.auth import mint
@@ -50,6 +51,7 @@ def stack(redis_url, tmp_path, r):  # noqa: ANN001, ANN201
         web.wait(10)
         web_log.close()
         workers.stop()
+        kill_sandboxes(redis_url, tmp_path / "sandboxes")
 
 
 def _answers(url: str) -> bool:

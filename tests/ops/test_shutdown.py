@@ -11,6 +11,7 @@ from domain.capacity import Capacity
 from domain.messages import send_stage, sender_broker
 from domain.status import Status
 from domain.telemetry import Telemetry
+from tests.ops.conftest import kill_sandboxes
 from tests.support.waiting import pid_alive, wait_for
 from tests.support.workers import WorkerProcesses, worker_env
 
@@ -64,6 +65,7 @@ def test_sigterm_mid_stage_lets_the_stage_finish_and_the_job_reach_ready(redis_u
                        message="the restarted workers to finish the job")
     finally:
         workers.stop()
+        kill_sandboxes(redis_url, tmp_path / "sandboxes")
     assert job.status == Status.READY, job.error_detail
     assert job.redeliveries == 0  # finished by the worker that started it, not run twice
     assert [e["status"] for _, e in store.history(job_id)] == PIPELINE
