@@ -36,7 +36,7 @@ async def json_object(request: Request) -> dict[str, Any]:
     raw = await _read(request)
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting is bad input too
         raise invalid("Request body must be valid JSON") from None
     if not isinstance(body, dict):
         raise invalid("Request body must be a JSON object")

@@ -25,9 +25,15 @@ Entry = tuple[str, dict[str, str]]
 _ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
+_MAX = 2**64 - 1
+
+
 def parse_id(value: str | None) -> str | None:
-    """A stream id from a client (Last-Event-ID), or None when it is not one."""
-    return value if value and _ID.match(value) else None
+    """A stream id from a client (Last-Event-ID), or None when Redis would not take it."""
+    if not value or not _ID.match(value):
+        return None
+    ms, seq = id_key(value)
+    return value if ms <= _MAX and seq < _MAX else None
 
 
 def id_key(stream_id: str) -> tuple[int, int]:

@@ -50,18 +50,17 @@ def _sse(job_id: str, entry: Entry) -> bytes:
 
 
 async def _read(k: Kiln, job_id: str, resume: str | None
-                ) -> tuple[dict[str, str], list[Entry]]:
-    """The job and, atomically with it, the last entry (fresh) or the first entry after
+                ) -> tuple[dict[str, str], str, list[Entry]]:
+    """Atomically: the job, its stream's last id, and (resuming) the first entry after
     `resume`: enough to check ownership, build the snapshot, or see that nothing is left."""
     key = k.keys.events(job_id)
     async with k.aredis.pipeline(transaction=True) as pipe:
         pipe.hgetall(k.keys.job(job_id))
-        if resume is None:
-            pipe.xrevrange(key, count=1)
-        else:
+        pipe.xrevrange(key, count=1)
+        if resume is not None:
             pipe.xrange(key, min=f"({resume}", count=1)
-        raw, entries = await pipe.execute()
-    return raw, entries
+        raw, last, *after = await pipe.execute()
+    return raw, (last[0][0] if last else "0-0"), (after[0] if after else [])
 
 
 async def _stream(k: Kiln, job: dict[str, str], cursor: str, snapshot: bool
@@ -112,10 +111,12 @@ async def job_events(request: Request) -> Response:
     principal = authenticate(request, k.settings.jwt_secret, allow_query=True)
     resume = parse_id(request.headers.get("last-event-id")
                       or request.query_params.get("last_event_id"))
-    raw, entries = await _read(k, request.path_params["job_id"], resume)
+    raw, last, after = await _read(k, request.path_params["job_id"], resume)
     job = require_owner(raw, principal.user_id)
-    if resume is not None and job["status"] in _TERMINAL and not entries:
+    if resume is not None and id_key(resume) > id_key(last):
+        resume = None  # an id this job never had: start over with a snapshot
+    if resume is not None and job["status"] in _TERMINAL and not after:
         # Resumed after the end: 204 tells a browser's EventSource to stop reconnecting.
         return Response(status_code=204)
-    cursor = resume if resume is not None else (entries[0][0] if entries else "0-0")
+    cursor = resume if resume is not None else last
     return _EventStream(_stream(k, job, cursor, snapshot=resume is None), ping=k.sse_ping_s)

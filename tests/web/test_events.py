@@ -170,6 +170,15 @@ def test_query_token_is_not_logged(api, live, store, user_project, caplog):
     assert "access_token=[redacted]" in logged and secret_token not in logged
 
 
+def test_unknown_or_bogus_last_event_id_starts_over(api, live, store, user_project):
+    job_id = job_at(store, user_project["project_id"], S.CHECKS)
+    walk(store, job_id, S.READY)
+    for bogus in ("not-an-id", "18446744073709551615-0", "99999999999999999999-0"):
+        client = Client(_url(live, job_id), {**auth(), "Last-Event-ID": bogus})
+        client.join()
+        assert client.status == 200 and [e["event"] for e in client.events] == ["snapshot"]
+
+
 def test_events_404_for_other_user(api, live, store, user_project):
     job_id = job_at(store, user_project["project_id"], S.CODE)
     theirs = api.get(f"/api/generation/{job_id}/events", headers=auth("eve"))

@@ -10,7 +10,9 @@ from web.hub import MAX_BACKLOG, Subscription, id_key, parse_id
 
 def test_parse_id():
     assert parse_id("1795815189168-0") == "1795815189168-0"
-    for bad in (None, "", "abc", "1-2-3", "-1", "1" * 30 + "-0"):
+    assert parse_id("18446744073709551615-0") == "18446744073709551615-0"
+    for bad in (None, "", "abc", "1-2-3", "-1", "1" * 30 + "-0", "99999999999999999999-0",
+                "18446744073709551615-18446744073709551615"):
         assert parse_id(bad) is None
     assert id_key("2-0") > id_key("1-9") and id_key("1-10") > id_key("1-9")
 

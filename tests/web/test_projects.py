@@ -38,7 +38,8 @@ def test_only_own_projects(api):
 
 @pytest.mark.parametrize("body", [b"{not json", b"[]", b'"name"', b"{}", b'{"name": 5}',
                                   b'{"name": null}', b'{"name": "   "}',
-                                  b'{"name": "' + b"x" * 201 + b'"}'])
+                                  b'{"name": "' + b"x" * 201 + b'"}', b"[" * 30000,
+                                  b'{"name": "\\ud800"}', b"\xff\xfe"])
 def test_create_invalid_is_422(api, body):
     res = api.post("/api/projects", content=body,
                    headers={**auth(), "Content-Type": "application/json"})
