@@ -15,9 +15,10 @@ from domain.status import Status
 log = get_logger("kiln.teardown")
 
 
-def admit_next(svc: Services) -> None:
-    """A slot may have been freed: admit waiting jobs and start them."""
-    admitted = svc.capacity.admit()
+def admit_next(svc: Services, build_seconds: float | None = None) -> None:
+    """A slot may have been freed: admit waiting jobs and start them (and record a finished
+    build's duration in the same round trip)."""
+    admitted = svc.capacity.admit(build_seconds)
     for job_id, attempt in admitted:
         send_stage(svc.broker, Status.STARTING, job_id, attempt)
     if admitted:  # the queue moved: waiting jobs see their new positions now
@@ -78,10 +79,10 @@ def finish_ready(svc: Services, job: Job, fields: dict[str, Any]) -> None:
         log.info("job.ready_refused", status=result.previous)
         if _finished_without_preview(result.previous):
             kill_sandboxes(svc, job.job_id)
-    else:
-        if job.sandbox_id:  # the preview outlives the build: the reaper reads this expiry
-            svc.registry.extend(job.sandbox_id, expires)
-        started = job.timestamps.get("starting", job.created_at)
-        svc.capacity.record_build_duration(svc.store.clock.now() - started)
-        log.info("job.ready", preview_url=fields.get("preview_url"))
-    admit_next(svc)
+        admit_next(svc)
+        return
+    if job.sandbox_id:  # the preview outlives the build: the reaper reads this expiry
+        svc.registry.extend(job.sandbox_id, expires)
+    log.info("job.ready", preview_url=fields.get("preview_url"))
+    started = job.timestamps.get("starting", job.created_at)
+    admit_next(svc, build_seconds=svc.store.clock.now() - started)

@@ -12,7 +12,9 @@ _TOKEN = re.compile(r"(access_token=)[^&\s]+")
 class _ScrubTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+            # Runs for every access line: a plain substring test first, the regex only on a hit.
+            record.args = tuple(_TOKEN.sub(r"\1[redacted]", a)
+                                if isinstance(a, str) and "access_token=" in a else a
                                 for a in record.args)
         return True
 
