@@ -167,8 +167,13 @@ class Capacity:
         message was lost; the caller sends it again (stage entry is idempotent)."""
         cutoff = self.clock.now() - older_than_s
         ids = self.redis.zrangebyscore(self.keys.live_global(), "-inf", cutoff)
-        return [(job.job_id, job.attempt) for job in self.store.get_jobs(ids)
-                if job.status == Status.QUEUED]
+        # Every running job is in this range once it has run for a while: read two fields of
+        # each, not the whole record (this runs every second).
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(self.keys.job(job_id), "status", "attempt")
+        return [(job_id, int(attempt or 1)) for job_id, (status, attempt)
+                in zip(ids, pipe.execute(), strict=True) if status == Status.QUEUED.value]
 
     # -- positions and ETAs ---------------------------------------------------------------
     def position(self, job_id: str) -> int | None:

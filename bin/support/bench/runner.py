@@ -57,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, help="worker processes (default 2)")
     parser.add_argument("--threads", type=int, help="threads per worker process (default 4)")
     parser.add_argument("--jobs", type=int, help="jobs in the orchestration flood")
+    parser.add_argument("--markdown", type=Path, metavar="JSON",
+                        help="print an earlier run's results as a Markdown table and exit")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(report.markdown(json.loads(args.markdown.read_text())))
+        return 0
     started = datetime.now(UTC)
     results: dict[str, Any] = {
         "command": "bin/bench " + " ".join(sys.argv[1:] if argv is None else argv),
