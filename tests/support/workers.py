@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from bin.support.supervisor import Supervisor
@@ -66,5 +68,30 @@ class WorkerProcesses:
         os.kill(victim, signal.SIGKILL)
         return victim
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the CLI and wait until every process of its session is gone. The `sh -c` log
+        wrapper dies on SIGTERM at once while dramatiq finishes its running messages: a worker
+        still alive after stop() would take the next test's messages from the shared Redis."""
+        sid = self.master_pid
         self.supervisor.stop()
+        deadline = time.monotonic() + timeout
+        while _session(sid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting on processes we cannot join (not our children)
+        for pid in _session(sid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _session(sid: int) -> list[int]:
+    """Live (non-zombie) processes of one session."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[3]) == sid and stat[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
