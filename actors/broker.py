@@ -10,9 +10,15 @@ deliveries are counted, so that costs time, not correctness.
 from __future__ import annotations
 
 import threading
+import weakref
 
 import dramatiq
+import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import compute_backoff
+from dramatiq.errors import ConnectionClosed
+from dramatiq.message import Message
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -27,41 +33,63 @@ from domain.settings import Settings
 
 
 class _KilnConsumer(_RedisConsumer):
-    """A consumer that, while every prefetched message is still being worked on, waits for one
-    of them to finish instead of backing off as if the queue were empty.
+    """Dramatiq's Redis consumer with two waits that end early:
 
-    Dramatiq counts "prefetch full" as a miss: under load its sleeps grow 5, 10, 20 ... ms up
-    to the poll cap while worker threads sit idle (measured: 4x fewer jobs/s on a busy queue).
+    - while every prefetched message is still being worked on, it waits for one to finish
+      (Dramatiq counts "prefetch full" as an empty poll and backs off 5, 10, 20 ... ms while
+      worker threads sit idle);
+    - while the queue is empty, its back-off ends as soon as this process sends a message to
+      the queue (a stage sending the next stage's message): the worker that just freed a
+      thread takes it at once instead of after its poll interval.
     """
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)
-        self._freed = threading.Event()
+        self.wake = threading.Event()
 
     def ack(self, message: dramatiq.Message) -> None:
         try:
             super().ack(message)
         finally:
-            self._freed.set()
+            self.wake.set()
 
     def nack(self, message: dramatiq.Message) -> None:
         try:
             super().nack(message)
         finally:
-            self._freed.set()
+            self.wake.set()
 
     def __next__(self):  # noqa: ANN204
-        if not self.message_cache and self.outstanding_message_count >= self.prefetch:
-            self._freed.clear()
-            if self.outstanding_message_count >= self.prefetch:  # an ack may have just landed
-                self._freed.wait(self.timeout / 1000)
-            return None  # the worker's consumer loop calls us again at once
-        return super().__next__()
+        # Dramatiq's _RedisConsumer.__next__ with the two waits above.
+        try:
+            while True:
+                if self.message_cache:
+                    data = self.message_cache.pop(0)
+                    if data is None:
+                        continue
+                    self.misses = 0
+                    message = Message.decode(data)
+                    self.queued_message_ids.add(message.message_id)
+                    return MessageProxy(message)
+                self.wake.clear()
+                if self.outstanding_message_count >= self.prefetch:
+                    self.wake.wait(self.timeout / 1000)  # until a worker thread frees a slot
+                    return None
+                self.message_cache = self.broker.do_fetch(
+                    self.queue_name, self.prefetch - self.outstanding_message_count)
+                if not self.message_cache:
+                    self.misses, backoff_ms = compute_backoff(self.misses,
+                                                              max_backoff=self.timeout)
+                    if self.wake.wait(backoff_ms / 1000):
+                        self.misses = 0  # something was sent here: poll again at once
+                    return None
+        except redis.ConnectionError as e:
+            raise ConnectionClosed(e) from None
 
 
 class KilnRedisBroker(RedisBroker):
-    """RedisBroker whose idle consumers poll at most every `idle_poll_ms`, and whose busy
-    consumers fetch again as soon as a worker thread frees a prefetch slot.
+    """RedisBroker whose idle consumers poll at most every `idle_poll_ms` and wake at once for
+    a message this process sends to their queue (see _KilnConsumer).
 
     Dramatiq backs an idle consumer off up to its worker timeout (1 s), which puts several
     hundred ms between a start request and the first stage on a quiet system.
@@ -70,13 +98,23 @@ class KilnRedisBroker(RedisBroker):
     def __init__(self, *args: object, idle_poll_ms: int = 100, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.idle_poll_ms = idle_poll_ms
+        self._consumers: dict[str, weakref.WeakSet[_KilnConsumer]] = {}
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _KilnConsumer
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):  # noqa: ANN201
-        return super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
+        consumer = super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
+        self._consumers.setdefault(queue_name, weakref.WeakSet()).add(consumer)
+        return consumer
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        sent = super().enqueue(message, delay=delay)
+        if delay is None:
+            for consumer in list(self._consumers.get(message.queue_name, ())):
+                consumer.wake.set()
+        return sent
 
 
 def make_broker(settings: Settings) -> KilnRedisBroker:
