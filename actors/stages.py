@@ -33,19 +33,22 @@ class StageFailure(Exception):
 @stage_actor(Status.STARTING)
 def starting(ctx: StageContext) -> None:
     svc, job = ctx.services, ctx.job
-    if job.sandbox_id:  # redelivered after a crash: reconnect instead of creating another
+    seen = job.sandbox_id
+    if seen:  # redelivered after a crash: reconnect instead of creating another
         try:
-            svc.runtime.connect(job.sandbox_id)
+            svc.runtime.connect(seen)
             return
         except Exception:  # gone: create a fresh one below
-            log.info("sandbox.reconnect_failed", sandbox_id=job.sandbox_id)
+            log.info("sandbox.reconnect_failed", sandbox_id=seen)
     sandbox = svc.runtime.create(
         job.job_id, {"kiln_job_id": job.job_id, "kiln_project_id": job.project_id},
         timeout_s=svc.settings.stage_time_limit_s * 6)
-    if not svc.store.update(job.job_id, Status.STARTING, sandbox_id=sandbox.id):
-        sandbox.kill()  # cancelled meanwhile
-        raise Cancelled()
-    job.sandbox_id = sandbox.id
+    recorded = svc.store.claim_sandbox(job.job_id, seen, sandbox.id)
+    if recorded != sandbox.id:
+        sandbox.kill()  # cancelled meanwhile, or a twin run of this stage recorded its own
+        if recorded is None:
+            raise Cancelled()
+    job.sandbox_id = recorded
 
 
 def _replays_generated_code(ctx: StageContext) -> bool:

@@ -136,7 +136,9 @@ def main(argv: list[str]) -> int:
     try:
         supervisor.add("workers", [sys.executable, "-m", "dramatiq", "actors",
                                    "--processes", str(args.processes),
-                                   "--threads", str(args.threads)], env,
+                                   "--threads", str(args.threads),
+                                   # Notice a worker killed while booting at once, not in 30 s.
+                                   "--worker-fork-timeout", "1000"], env,
                        log_path=str(logs / "workers.log"))
         supervisor.add("web", [sys.executable, "-m", "uvicorn", "web.app:app", "--host",
                                "127.0.0.1", "--port", str(args.port), "--no-access-log"], env,
