@@ -16,7 +16,7 @@ from typing import Any
 
 from bin.support.bench import admission, cancel, common, e2e, orchestration, report, sse, status
 
-FULL = {"processes": 2, "threads": 4, "flood": 3000, "rate": 20.0, "light_s": 10.0,
+FULL = {"processes": 2, "threads": 4, "flood": 2000, "rate": 20.0, "light_s": 10.0,
         "sample": 200, "idle": 40}
 QUICK = {"processes": 2, "threads": 4, "flood": 1000, "rate": 20.0, "light_s": 4.0,
          "sample": 100, "idle": 15}
