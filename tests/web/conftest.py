@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,23 +21,12 @@ from starlette.applications import Starlette
 from domain.settings import Settings
 from domain.status import Status
 from domain.store import JobStore
+from tests.support.waiting import wait_for
 from web.app import create_app
 from web.auth import mint
 from web.state import Kiln
 
 SECRET = "kiln-test-secret-0123456789abcdef-0123"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02
-              ) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(interval)
 
 
 @contextmanager

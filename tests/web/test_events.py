@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 
 from domain.status import Status
-from tests.web.conftest import auth, job_at, token, wait_for, walk
+from tests.support.waiting import wait_for
+from tests.web.conftest import auth, job_at, token, walk
 
 S = Status
 FIX_LOOP = [S.STARTING, S.SCAFFOLD, S.CODE, S.DEPS, S.CHECKS, S.SCAFFOLD, S.CODE, S.DEPS,
