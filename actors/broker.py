@@ -59,7 +59,7 @@ class _KilnConsumer(_RedisConsumer):
         finally:
             self.wake.set()
 
-    def __next__(self):  # noqa: ANN204
+    def __next__(self) -> MessageProxy | None:
         # Dramatiq's _RedisConsumer.__next__ with the two waits above.
         try:
             while True:
@@ -104,7 +104,7 @@ class KilnRedisBroker(RedisBroker):
     def consumer_class(self) -> type[_RedisConsumer]:
         return _KilnConsumer
 
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):  # noqa: ANN201
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> _RedisConsumer:
         consumer = super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
         self._consumers.setdefault(queue_name, weakref.WeakSet()).add(consumer)
         return consumer

@@ -25,6 +25,7 @@ from domain.logs import bind_job_context, clear_job_context, get_logger
 from domain.messages import QUEUE, STAGE_ACTOR, send_stage
 from domain.settings import Settings
 from domain.status import Status, next_stage
+from domain.store import JobStore
 from domain.telemetry import Telemetry
 
 log = get_logger("kiln.stage")
@@ -55,7 +56,7 @@ class StageContext:
     entry_files: dict[str, str] | None = None  # read with the stage entry (reads_files=True)
 
     @property
-    def store(self):  # noqa: ANN201
+    def store(self) -> JobStore:
         return self.services.store
 
     def files(self) -> dict[str, str]:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from actors.stage import Next, Ready, StageContext, stage_actor
-from actors.workspace import MANIFEST, install_commands, read_manifest, skeleton
+from actors.workspace import MANIFEST, Manifest, install_commands, read_manifest, skeleton
 from domain.errors import Cancelled, TransientError
 from domain.failures import Reason
 from domain.logs import get_logger
@@ -145,7 +145,7 @@ def _health_status(url: str) -> int:
     return _health_client.get(url).status_code
 
 
-def _start_preview(ctx: StageContext, manifest) -> str:  # noqa: ANN001
+def _start_preview(ctx: StageContext, manifest: Manifest) -> str:
     sandbox = ctx.sandbox()
     port = sandbox.preview_port()
     sandbox.start_background(manifest.start_command(port))

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -26,7 +27,7 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, on_event=print) -> None:  # noqa: ANN001
+    def __init__(self, on_event: Callable[[str], None] = print) -> None:
         self.children: list[Child] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

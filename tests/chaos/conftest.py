@@ -40,7 +40,7 @@ def chaos_summary(request: pytest.FixtureRequest) -> list[str]:
     return request.config.stash.setdefault(SUMMARY, [])
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     lines = config.stash.get(SUMMARY, [])
     if lines:
         terminalreporter.section("Kiln reliability")

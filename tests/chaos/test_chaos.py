@@ -47,7 +47,7 @@ def test_builds_keep_their_invariants_through_worker_kills_and_a_redis_restart(
             log = driver.run()
             store = driver.store
 
-            def jobs():  # noqa: ANN202
+            def jobs():
                 return {j.job_id: j for j in store.get_jobs(log.job_ids)}
 
             final = jobs()

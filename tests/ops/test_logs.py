@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def stack(redis_url, tmp_path, r):  # noqa: ANN001, ANN201
+def stack(redis_url, tmp_path, r):
     """Real processes: `dramatiq actors` and `uvicorn web.app:app`, each logging to a file."""
     env = worker_env(redis_url, tmp_path / "sandboxes", ANTHROPIC_API_KEY=SECRET_KEY,
                      KILN_GENERATOR="tests.support.failing:QuotesItsKey",
@@ -115,7 +115,7 @@ def test_the_debug_id_of_a_failed_build_finds_its_log_lines(stack, store):
     assert SECRET_KEY not in _everything_in(store.redis)
 
 
-def _everything_in(r) -> str:  # noqa: ANN001
+def _everything_in(r) -> str:
     parts = []
     for key in r.scan_iter(count=1000):
         kind = r.type(key)

@@ -21,7 +21,7 @@ from web.app import create_app
 
 
 @pytest.fixture
-def scrape(redis_url):  # noqa: ANN001, ANN201
+def scrape(redis_url):
     app = create_app(dataclasses.replace(Settings.from_env(), redis_url=redis_url))
     with TestClient(app) as client:
         def read() -> dict[tuple[str, tuple], float]:
@@ -43,7 +43,7 @@ class FlakyOnce(TemplateGenerator):
     name = "flaky-once"
     failed = False
 
-    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+    def generate(self, goal, workspace, feedback):
         if not self.failed:
             self.failed = True
             raise TransientError("model API busy (429)")

@@ -15,7 +15,7 @@ from tests.support.index import InstallsFromIndex, PackageIndex
 
 
 def _failed(store, stage: Status = Status.DEPS, user: str = "user-1", project: str | None = None,
-            cancelled: bool = False) -> str:  # noqa: ANN001
+            cancelled: bool = False) -> str:
     project = project or store.create_project(user, "Ops")["project_id"]
     job = store.create_job(project, user, "partner", "a todo app", status=stage)
     if cancelled:
@@ -61,7 +61,7 @@ def test_a_job_failed_at_deps_replays_from_deps_to_ready(pipeline):
     assert after == ["queued", "starting", "scaffold", "code", "deps", "checks", "ready"]
 
 
-def wait_attempt_terminal(pipeline, job_id: str, attempt: int):  # noqa: ANN001, ANN201
+def wait_attempt_terminal(pipeline, job_id: str, attempt: int):
     from tests.support.waiting import wait_for
 
     store = pipeline.svc.store

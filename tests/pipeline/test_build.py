@@ -56,7 +56,7 @@ def test_a_failing_stage_fails_the_job_with_its_message_and_debug_id(pipeline, c
     class Exploding:
         name = "exploding"
 
-        def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+        def generate(self, goal, workspace, feedback):
             raise RuntimeError("generator blew up with key sk-test-0123456789abcdef")
 
     pipeline.use(generator=Exploding())

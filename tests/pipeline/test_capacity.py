@@ -12,7 +12,7 @@ from domain.status import STAGES, Status
 from tests.support.waiting import wait_for
 
 
-def _running(store, job_ids):  # noqa: ANN001, ANN202
+def _running(store, job_ids):
     return sum(1 for j in store.get_jobs(job_ids) if j.status in STAGES)
 
 

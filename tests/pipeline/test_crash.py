@@ -16,7 +16,7 @@ FAST_RECOVERY = {"KILN_HEARTBEAT_TIMEOUT_MS": "2000", "KILN_MAINTENANCE_CHANCE":
 
 
 @pytest.fixture
-def workers(request, redis_url, tmp_path, store):  # noqa: ANN001
+def workers(request, redis_url, tmp_path, store):
     extra = request.param if hasattr(request, "param") else {}
     procs = WorkerProcesses(worker_env(redis_url, tmp_path / "sandboxes", **FAST_RECOVERY,
                                        **extra), processes=1, threads=2)
@@ -33,7 +33,7 @@ def workers(request, redis_url, tmp_path, store):  # noqa: ANN001
         runtime.kill(record.sandbox_id)
 
 
-def _start(store, goal: str) -> str:  # noqa: ANN001
+def _start(store, goal: str) -> str:
     from domain.capacity import Capacity
     from domain.messages import send_stage, sender_broker
 
@@ -45,7 +45,7 @@ def _start(store, goal: str) -> str:  # noqa: ANN001
     return decision.job.job_id
 
 
-def _url(store) -> str:  # noqa: ANN001
+def _url(store) -> str:
     import os
 
     return os.environ["REDIS_URL"]

@@ -12,13 +12,13 @@ from domain.failures import CANCELLED_MESSAGE, Reason
 from domain.status import Status
 
 
-def _ready(pipeline):  # noqa: ANN001, ANN202
+def _ready(pipeline):
     job = pipeline.wait_terminal(pipeline.start("a notes app"))
     assert job.status == Status.READY
     return job
 
 
-def _alive(pipeline, sandbox_id: str) -> bool:  # noqa: ANN001
+def _alive(pipeline, sandbox_id: str) -> bool:
     live = {sid for sid, _meta in pipeline.svc.runtime.list_live()}
     return pipeline.svc.registry.get(sandbox_id) is not None and sandbox_id in live
 
@@ -53,7 +53,7 @@ class RedisBlipOnce(TemplateGenerator):
         super().__init__()
         self.calls = 0
 
-    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+    def generate(self, goal, workspace, feedback):
         self.calls += 1
         if self.calls == 1:
             raise redis.ConnectionError("Error 2 connecting to redis.sock")

@@ -12,7 +12,7 @@ from domain.status import Status
 from tests.support.waiting import wait_for
 
 
-def _ready_job(pipeline):  # noqa: ANN001, ANN202
+def _ready_job(pipeline):
     job = pipeline.wait_terminal(pipeline.start("a notes app"))
     assert job.status == Status.READY
     return job

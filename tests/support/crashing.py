@@ -9,5 +9,5 @@ import signal
 class KillsItsWorker:
     name = "kills-its-worker"
 
-    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+    def generate(self, goal, workspace, feedback):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -13,7 +13,7 @@ log = get_logger("tests.failing")
 class QuotesItsKey:
     name = "quotes-its-key"
 
-    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+    def generate(self, goal, workspace, feedback):
         key = os.environ.get("ANTHROPIC_API_KEY", "")
         log.info("generator.calling_model", api_key=key, note=f"using {key}")
         raise RuntimeError(f"model API rejected key {key} (Authorization: Bearer {key})")

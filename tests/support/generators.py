@@ -28,7 +28,7 @@ class FirstAnswerBroken(TemplateGenerator):
         super().__init__()
         self.calls: list[str | None] = []
 
-    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+    def generate(self, goal, workspace, feedback):
         self.calls.append(feedback)
         files = super().generate(goal, workspace, feedback)
         value = "fixed" if feedback else "broken"
@@ -47,7 +47,7 @@ class AlwaysBroken(TemplateGenerator):
         self.count = 0
         self._lock = threading.Lock()
 
-    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+    def generate(self, goal, workspace, feedback):
         with self._lock:
             self.count += 1
             value = "broken" if self.same_failure else f"broken attempt {self.count}"
@@ -67,7 +67,7 @@ class SlowInstall(TemplateGenerator):
         super().__init__()
         self.marker = f"{random.randrange(10**6):06d}"
 
-    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+    def generate(self, goal, workspace, feedback):
         files = super().generate(goal, workspace, feedback)
         manifest = json.loads(files.get("kiln.json", "{}") or "{}")
         manifest["install"] = (f"setsid sleep {self.seconds + 60}.{self.marker} & "

@@ -44,7 +44,7 @@ class InstallsFromIndex(TemplateGenerator):
         self.url = url
         self.calls = 0
 
-    def generate(self, goal, workspace, feedback):  # noqa: ANN001, ANN201
+    def generate(self, goal, workspace, feedback):
         self.calls += 1
         files = super().generate(goal, workspace, feedback)
         manifest = json.loads(files.get("kiln.json", "{}") or "{}")

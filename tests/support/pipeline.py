@@ -33,7 +33,7 @@ class Pipeline:
             send_stage(self.svc.broker, Status.STARTING, job_id, attempt)
         return decision.job.job_id
 
-    def wait_terminal(self, job_id: str, timeout: float = 60.0):  # noqa: ANN201
+    def wait_terminal(self, job_id: str, timeout: float = 60.0):
         store = self.svc.store
         return wait_for(lambda: (j := store.get_job(job_id)) and j.terminal and j,
                         timeout, message=f"job {job_id} to finish")
@@ -46,7 +46,7 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(r, redis_url, tmp_path) -> Iterator[Pipeline]:  # noqa: ANN001
+def pipeline(r, redis_url, tmp_path) -> Iterator[Pipeline]:
     global _booted
     import actors
     from actors import context

@@ -25,7 +25,7 @@ _IDLE_POLL_MS = int(os.environ.get("KILN_IDLE_POLL_MS", "100"))
 
 
 class CappedPollBroker(RedisBroker):
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):  # noqa: ANN201
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):
         return super().consume(queue_name, prefetch, min(timeout, _IDLE_POLL_MS))
 
 
