@@ -16,10 +16,15 @@ from actors.workspace import MANIFEST, Manifest, install_commands, read_manifest
 from domain.errors import Cancelled, TransientError
 from domain.failures import Reason
 from domain.logs import get_logger
+from domain.settings import Settings
 from domain.status import Status
 from domain.tiers import limits_for
 
 log = get_logger("kiln.stages")
+# Time limits per stage: creating a sandbox or writing a skeleton is quick; generating code and
+# running the app's checks may take up to KILN_STAGE_TIME_LIMIT_S (the watchdog's deadline is
+# that plus a minute); deps is bounded by its install command's own timeout.
+_LIMITS = Settings.from_env()
 
 
 class StageFailure(Exception):
@@ -30,7 +35,7 @@ class StageFailure(Exception):
         self.reason = reason
 
 
-@stage_actor(Status.STARTING)
+@stage_actor(Status.STARTING, time_limit_s=120)
 def starting(ctx: StageContext) -> None:
     svc, job = ctx.services, ctx.job
     seen = job.sandbox_id
@@ -56,7 +61,7 @@ def _replays_generated_code(ctx: StageContext) -> bool:
     return ctx.job.resume_at in (Status.DEPS, Status.CHECKS) and ctx.job.iteration == 0
 
 
-@stage_actor(Status.SCAFFOLD)
+@stage_actor(Status.SCAFFOLD, time_limit_s=60)
 def scaffold(ctx: StageContext) -> None:
     files = skeleton(ctx.job.goal)
     if _replays_generated_code(ctx):
@@ -81,7 +86,7 @@ def code(ctx: StageContext) -> None:
         raise Cancelled()
 
 
-@stage_actor(Status.DEPS, reads_files=True)
+@stage_actor(Status.DEPS, time_limit_s=_LIMITS.command_timeout_s + 30, reads_files=True)
 def deps(ctx: StageContext) -> None:
     sandbox = ctx.sandbox()
     files = ctx.files()
