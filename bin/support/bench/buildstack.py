@@ -4,6 +4,7 @@ one web process, and an HTTP client signed in as the benchmark's user."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,9 +12,12 @@ from pathlib import Path
 
 import httpx
 
+from actors.sandbox import get_runtime
+from actors.sandbox.registry import SandboxRegistry
 from bin.support.bench import common, webproc
 from domain.job import Job
 from domain.redis_client import connect
+from domain.settings import Settings
 from domain.store import JobStore
 
 
@@ -51,6 +55,19 @@ def stack(url: str, wd: Path, processes: int = 1, threads: int = 4,
     with common.Processes(wd) as procs:
         procs.workers("actors", env, processes, threads)
         base = webproc.start(procs, env)
-        with webproc.api(base) as http:
-            project = http.post("/api/projects", json={"name": "bench"}).json()["project_id"]
-            yield Stack(base, http, JobStore(connect(url)), project)
+        store = JobStore(connect(url))
+        try:
+            with webproc.api(base) as http:
+                project = http.post("/api/projects", json={"name": "bench"}).json()["project_id"]
+                yield Stack(base, http, store, project)
+        finally:
+            _stop_sandboxes(store, env)
+
+
+def _stop_sandboxes(store: JobStore, env: dict[str, str]) -> None:
+    """READY previews outlive the workers that built them: stop what this benchmark started."""
+    runtime = get_runtime(dataclasses.replace(Settings.from_env(), redis_url=env["REDIS_URL"],
+                                              sandbox_root=Path(env["KILN_SANDBOX_ROOT"])),
+                          store.redis)
+    for record in SandboxRegistry(store.redis).all():
+        runtime.kill(record.sandbox_id)
