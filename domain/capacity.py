@@ -20,8 +20,6 @@ user past the quota of the day they run on.
 from __future__ import annotations
 
 import json
-import secrets
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,12 +91,9 @@ class Capacity:
         quota is used up. Raises QueueFull when the queue is full (nothing is created)."""
         limits = self.limits(tier)
         now = self.clock.now()
-        job_id = uuid.uuid4().hex
-        # The same record JobStore.create_job writes; the script adds the status fields.
-        record = {"job_id": job_id, "project_id": project_id, "user_id": user_id,
-                  "tier": tier, "goal": goal, "debug_id": "dbg_" + secrets.token_hex(6),
-                  "attempt": 1, "iteration": 0, "cancelled": False, "created_at": repr(now),
-                  "updated_at": repr(now), "stage_started_at": repr(now), **fields}
+        # The script adds the status fields (queued or scheduled) to the store's record.
+        record = self.store.new_record(project_id, user_id, tier, goal, now, **fields)
+        job_id = record["job_id"]
         flat = _flat(record)
         res = self._scripts["start"](
             keys=[self.keys.job(job_id), self.keys.events(job_id)],

@@ -127,15 +127,22 @@ class JobStore:
         return build_version(current + 1)
 
     # -- jobs -----------------------------------------------------------------------------
+    @staticmethod
+    def new_record(project_id: str, user_id: str, tier: str, goal: str, now: float,
+                   **fields: Any) -> dict[str, Any]:
+        """A new job's fields, without its status (the one shape every creator writes)."""
+        return {"job_id": uuid.uuid4().hex, "project_id": project_id, "user_id": user_id,
+                "tier": tier, "goal": goal, "debug_id": "dbg_" + secrets.token_hex(6),
+                "attempt": 1, "iteration": 0, "cancelled": False, "created_at": repr(now),
+                "updated_at": repr(now), "stage_started_at": repr(now), **fields}
+
     def create_job(self, project_id: str, user_id: str, tier: str, goal: str,
                    status: Status = Status.QUEUED, **fields: Any) -> Job:
-        job_id = uuid.uuid4().hex
+        """Write a job directly in `status` (admission goes through Capacity.start instead)."""
         now = self.clock.now()
-        record = {"job_id": job_id, "project_id": project_id, "user_id": user_id,
-                  "tier": tier, "goal": goal, "status": status.value,
-                  "debug_id": "dbg_" + secrets.token_hex(6), "attempt": 1, "iteration": 0,
-                  "cancelled": False, "created_at": repr(now), "updated_at": repr(now),
-                  f"{status.value}_at": repr(now), "stage_started_at": repr(now), **fields}
+        record = self.new_record(project_id, user_id, tier, goal, now, status=status.value,
+                                 **{f"{status.value}_at": repr(now)}, **fields)
+        job_id = record["job_id"]
         flat = _flat(record)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.keys.job(job_id), mapping=_pairs(flat))
