@@ -11,6 +11,7 @@ from domain.job import Job
 from domain.status import TERMINAL, TRANSITIONS, Status
 from domain.store import JobStore
 from domain.versions import build_version
+from tests.support.procfs import read_all
 
 
 def stuck(jobs: list[Job], store: JobStore) -> list[str]:
@@ -93,16 +94,10 @@ def sandbox_processes() -> dict[str, list[int]]:
     """Live processes of any local sandbox on this host, by sandbox id (their env marker)."""
     found: dict[str, list[int]] = {}
     needle = f"{MARKER}=".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            env = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        for item in env:
-            if item.startswith(needle) and is_alive(int(entry.name)):
-                found.setdefault(item[len(needle):].decode(), []).append(int(entry.name))
+    for pid, environ in read_all("environ"):
+        for item in environ.split(b"\0"):
+            if item.startswith(needle) and is_alive(pid):
+                found.setdefault(item[len(needle):].decode(), []).append(pid)
     return found
 
 

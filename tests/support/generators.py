@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import random
 import threading
-from pathlib import Path
 
 from actors.generators.template import TemplateGenerator
+from tests.support.procfs import read_all
 
 BROKEN_TEST = """import unittest
 
@@ -76,17 +76,10 @@ class SlowInstall(TemplateGenerator):
         return files
 
     def install_pids(self) -> list[int]:
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv[:1] == [b"sleep"] and argv[1:2] and argv[1].endswith(self.marker.encode()):
-                pids.append(int(entry.name))
-        return pids
+        marker = self.marker.encode()
+        return [pid for pid, cmdline in read_all("cmdline")
+                if (argv := cmdline.split(b"\0"))[:1] == [b"sleep"] and argv[1:2]
+                and argv[1].endswith(marker)]
 
 
 class ShortInstall(SlowInstall):

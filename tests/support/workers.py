@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bin.support.supervisor import Supervisor
+from tests.support.procfs import read_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,18 +48,12 @@ class WorkerProcesses:
 
     def worker_pids(self) -> list[int]:
         """The worker children (python processes running actors) of the current CLI."""
+        cmdlines = dict(read_all("cmdline"))
         found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            sid = int(stat[3])
-            if sid == self.master_pid and b"dramatiq" in cmdline and int(entry.name) != sid:
-                found.append(int(entry.name))
+        for pid, stat in read_all("stat"):
+            sid = int(stat.rsplit(b")", 1)[1].split()[3])
+            if sid == self.master_pid and pid != sid and b"dramatiq" in cmdlines.get(pid, b""):
+                found.append(pid)
         # The CLI master forks the workers; the lowest pids after the shell/master are them.
         return sorted(found)
 
