@@ -93,3 +93,26 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_reaper_kills_e2b_sandboxes_the_provider_lists_without_a_record(pipeline):
+    """E2B's cloud cannot be reached here: the runtime talks to a fake with the SDK's surface
+    (tests/sandbox/fake_e2b.py); the reaper's logic is the real one."""
+    from actors.sandbox.e2b import E2BRuntime
+    from tests.sandbox.fake_e2b import CLOUD, FakeSandbox, FakeSDK, Script
+
+    FakeSandbox.reset(Script())
+    runtime = E2BRuntime(registry=pipeline.svc.registry, sdk=FakeSDK)
+    pipeline.use(runtime=runtime)
+    store = pipeline.svc.store
+    project_id = store.create_project("user-1", "Cloud")["project_id"]
+    job = store.create_job(project_id, "user-1", "partner", "x", status=Status.DEPS)
+    kept = runtime.create(job.job_id, {"kiln_job_id": job.job_id}, timeout_s=600)
+    store.update(job.job_id, Status.DEPS, sandbox_id=kept.id)
+    # A sandbox whose worker died between the provider's create and Kiln's registration.
+    orphan = FakeSDK.create(metadata={"kiln": "1", "kiln_job_id": "lost-job"})
+    # Someone else's sandbox in the same account: no Kiln metadata, never touched.
+    foreign = FakeSDK.create(metadata={"owner": "someone-else"})
+    housekeeping.reap(pipeline.svc)
+    assert set(CLOUD.boxes) == {kept.id, foreign.sandbox_id}
+    assert orphan.sandbox_id not in CLOUD.boxes
