@@ -6,6 +6,7 @@ process; tests build their own `Settings` instead of mutating the environment.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ class Settings:
 SECRET_ENV_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "AUTH")
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every key of every log line
 def is_secret_env(name: str) -> bool:
     upper = name.upper()
     return any(marker in upper for marker in SECRET_ENV_MARKERS) or upper == "REDIS_URL"
