@@ -10,13 +10,14 @@ deliveries are counted, so that costs time, not correctness.
 from __future__ import annotations
 
 import threading
+import uuid
 import weakref
 
 import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import compute_backoff
+from dramatiq.common import compute_backoff, current_millis
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 from dramatiq.middleware import (
@@ -29,7 +30,11 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from domain.handoff import Delivery
+from domain.messages import QUEUE
 from domain.settings import Settings
+
+HANDED_OFF = "kiln_handed_off"
 
 
 class _KilnConsumer(_RedisConsumer):
@@ -49,7 +54,10 @@ class _KilnConsumer(_RedisConsumer):
 
     def ack(self, message: dramatiq.Message) -> None:
         try:
-            super().ack(message)
+            if getattr(message, HANDED_OFF, False):  # the stage's hand-off acknowledged it
+                self.queued_message_ids.discard(message.message_id)
+            else:
+                super().ack(message)
         finally:
             self.wake.set()
 
@@ -112,9 +120,38 @@ class KilnRedisBroker(RedisBroker):
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
         sent = super().enqueue(message, delay=delay)
         if delay is None:
-            for consumer in list(self._consumers.get(message.queue_name, ())):
-                consumer.wake.set()
+            self.wake_consumers(message.queue_name)
         return sent
+
+    def wake_consumers(self, queue_name: str) -> None:
+        """A message was put on `queue_name` from this process: idle consumers fetch now."""
+        for consumer in list(self._consumers.get(queue_name, ())):
+            consumer.wake.set()
+
+    def delivery(self, current: MessageProxy | None, send: dramatiq.Message | None) -> Delivery:
+        """The Redis keys a stage's hand-off (domain/handoff.py) writes in Dramatiq's layout:
+        `send` goes on its queue as `enqueue` would put it (minus enqueue middleware hooks,
+        which Kiln's middleware does not use), and `current` is acknowledged as the
+        consumer's `ack` would (its consumer is told, so it skips its own round trip)."""
+        queue = send.queue_name if send else current.queue_name if current else QUEUE
+        full = f"{self.namespace}:{queue}"
+        ack_id = ""
+        if current is not None and current.queue_name == queue:
+            ack_id = current.options.get("redis_message_id", "")
+        send_id = send_data = ""
+        if send is not None:
+            send_id = str(uuid.uuid4())
+            send_data = send.copy(options={"redis_message_id": send_id}).encode().decode()
+        return Delivery(queue=full, messages=f"{full}.msgs",
+                        unacked=f"{self.namespace}:__acks__.{self.broker_id}.{queue}",
+                        heartbeats=f"{self.namespace}:__heartbeats__", worker_id=self.broker_id,
+                        now_ms=current_millis(), ack_id=ack_id, send_id=send_id,
+                        send_data=send_data)
+
+
+def mark_handed_off(message: MessageProxy) -> None:
+    """The hand-off acknowledged `message`: its consumer must not acknowledge it again."""
+    setattr(message, HANDED_OFF, True)
 
 
 def make_broker(settings: Settings) -> KilnRedisBroker:

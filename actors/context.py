@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import dramatiq
 
+from actors.broker import KilnRedisBroker
 from actors.generators.base import Generator
 from actors.sandbox.base import SandboxRuntime
 from actors.sandbox.registry import SandboxRegistry
 from domain.capacity import Capacity
+from domain.handoff import HandOff
 from domain.redis_client import connect
 from domain.settings import Settings
 from domain.store import JobStore
@@ -27,15 +29,16 @@ class Services:
     capacity: Capacity
     runtime: SandboxRuntime
     generator: Generator
-    broker: dramatiq.Broker
+    broker: KilnRedisBroker
     registry: SandboxRegistry
+    handoff: HandOff
 
 
 _current: Services | None = None
 _lock = threading.Lock()
 
 
-def build(settings: Settings, broker: dramatiq.Broker) -> Services:
+def build(settings: Settings, broker: KilnRedisBroker) -> Services:
     from actors.generators import get_generator
     from actors.sandbox import get_runtime
 
@@ -44,8 +47,9 @@ def build(settings: Settings, broker: dramatiq.Broker) -> Services:
                      stage_deadline_s=settings.stage_time_limit_s + 60)
     capacity = Capacity(store, global_cap=settings.global_sandbox_cap,
                         queue_cap=settings.queue_cap)
+    registry = SandboxRegistry(client, settings.redis_prefix)
     return Services(settings, store, capacity, get_runtime(settings, client),
-                    get_generator(settings), broker, SandboxRegistry(client, settings.redis_prefix))
+                    get_generator(settings), broker, registry, HandOff(store, registry.key))
 
 
 def services() -> Services:

@@ -2,49 +2,37 @@
 
 `stage_actor(stage)` turns a plain function `work(ctx) -> Next | Ready | None` into a Dramatiq
 actor that: enters the stage in one Redis round trip (cancel check, duplicate check, delivery
-count, transition), binds the job's log context, runs the work, then sends the next stage's
-message — or tears down on cancel, or fails the job with the stage's friendly message.
+count, transition), binds the job's log context, runs the work, then hands off in one more
+(the stage's writes, the next stage's message, metrics and the acknowledgement: see
+actors/handoff.py) — or tears down on cancel, or fails the job with the stage's friendly
+message.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 from actors import context, outage, teardown, telemetry_writer
+from actors.handoff import Next, Ready, hand_off
 from actors.sandbox.base import Sandbox
 from domain.errors import Cancelled, TransientError
 from domain.failures import Reason
 from domain.job import Job
 from domain.logs import bind_job_context, clear_job_context, get_logger
-from domain.messages import QUEUE, STAGE_ACTOR, send_stage
+from domain.messages import QUEUE, STAGE_ACTOR
 from domain.settings import Settings
-from domain.status import Status, next_stage
+from domain.status import Status
 from domain.store import JobStore
 from domain.telemetry import Telemetry
 
 log = get_logger("kiln.stage")
 _SETTINGS = Settings.from_env()  # actor options (time limits, retries) are fixed at import
-
-
-@dataclass(frozen=True)
-class Next:
-    """Send the job to `stage` (the fix loop goes back to scaffold with iteration + 1)."""
-
-    stage: Status
-    iteration: int
-
-
-@dataclass(frozen=True)
-class Ready:
-    """The build is done: record the preview and finish READY."""
-
-    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,7 +62,8 @@ class StageContext:
         return self.services.runtime.connect(self.job.sandbox_id)
 
 
-Work = Callable[[StageContext], "Next | Ready | None"]
+Work = Callable[[StageContext], Next | Ready | None]
+__all__ = ["Next", "Ready", "StageContext", "stage_actor"]
 
 
 def _retries_so_far() -> int:
@@ -126,9 +115,10 @@ def _do_work(svc: context.Services, ctx: StageContext, work: Work) -> None:
     except TransientError:
         outcome = "retry"
         raise
-    finally:  # after the next message is sent: metrics never delay the pipeline
+    finally:  # a hand-off counted itself; other ends queue their metrics off this thread
         seconds = time.monotonic() - started
-        _record(svc, lambda t: t.stage_finished(ctx.stage.value, outcome, seconds))
+        if outcome != "handed_off":
+            _record(svc, lambda t: t.stage_finished(ctx.stage.value, outcome, seconds))
 
 
 def _record(svc: context.Services, write: Callable[[Telemetry], None]) -> None:
@@ -161,13 +151,9 @@ def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
         teardown.fail(svc, job.job_id, stage, getattr(exc, "reason", Reason.STAGE_ERROR),
                       f"{type(exc).__name__}: {exc}")
         return "failed"
-    log.info("stage.done", seconds=round(time.monotonic() - started, 3))
-    if isinstance(result, Ready):
-        teardown.finish_ready(svc, job, result.fields)
-        return "done"
-    target = result or Next(next_stage(stage), job.iteration)
-    send_stage(svc.broker, target.stage, job.job_id, job.attempt, target.iteration)
-    return "done"
+    seconds = time.monotonic() - started
+    log.info("stage.done", seconds=round(seconds, 3))
+    return hand_off(ctx, result, seconds)
 
 
 def stage_actor(stage: Status, time_limit_s: int | None = None,

@@ -36,24 +36,21 @@ class StageFailure(Exception):
 
 
 @stage_actor(Status.STARTING, time_limit_s=120)
-def starting(ctx: StageContext) -> None:
+def starting(ctx: StageContext) -> Next | None:
     svc, job = ctx.services, ctx.job
     seen = job.sandbox_id
     if seen:  # redelivered after a crash: reconnect instead of creating another
         try:
             svc.runtime.connect(seen)
-            return
+            return None
         except Exception:  # gone: create a fresh one below
             log.info("sandbox.reconnect_failed", sandbox_id=seen)
     sandbox = svc.runtime.create(
         job.job_id, {"kiln_job_id": job.job_id, "kiln_project_id": job.project_id},
         timeout_s=svc.settings.stage_time_limit_s * 6)
-    recorded = svc.store.claim_sandbox(job.job_id, seen, sandbox.id)
-    if recorded != sandbox.id:
-        sandbox.kill()  # cancelled meanwhile, or a twin run of this stage recorded its own
-        if recorded is None:
-            raise Cancelled()
-    job.sandbox_id = recorded
+    # Recorded by the hand-off unless a twin run of this stage recorded its own first (then
+    # this one is killed); a cancel meanwhile tears both down.
+    return Next(sandbox=sandbox)
 
 
 def _replays_generated_code(ctx: StageContext) -> bool:
@@ -70,7 +67,7 @@ def scaffold(ctx: StageContext) -> None:
 
 
 @stage_actor(Status.CODE)
-def code(ctx: StageContext) -> None:
+def code(ctx: StageContext) -> Next:
     job, store = ctx.job, ctx.store
     sandbox = ctx.sandbox()
     stored = store.files(job.job_id) if _replays_generated_code(ctx) else {}
@@ -82,8 +79,7 @@ def code(ctx: StageContext) -> None:
         feedback = store.redis.get(store.keys.feedback(job.job_id)) if job.iteration else None
         files = ctx.services.generator.generate(job.goal, workspace, feedback)
     sandbox.write_files(files)
-    if not store.update(job.job_id, Status.CODE, files=files, files_written=len(files)):
-        raise Cancelled()
+    return Next(files=files, fields={"files_written": len(files)})
 
 
 @stage_actor(Status.DEPS, time_limit_s=_LIMITS.command_timeout_s + 30, reads_files=True)

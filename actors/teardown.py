@@ -1,13 +1,10 @@
-"""How a job leaves the pipeline: cancelled, failed or ready. Each path frees the sandbox (or
-keeps it for the preview) and lets the next waiting job in."""
+"""How a job leaves the pipeline without handing off (READY is a hand-off, actors/handoff.py):
+cancelled or failed. Each path frees the sandbox and lets the next waiting job in."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from actors.context import Services
 from domain.failures import friendly_message, sanitize_detail
-from domain.job import Job
 from domain.logs import get_logger, scrub
 from domain.messages import send_stage
 from domain.status import Status
@@ -15,10 +12,13 @@ from domain.status import Status
 log = get_logger("kiln.teardown")
 
 
-def admit_next(svc: Services, build_seconds: float | None = None) -> None:
-    """A slot may have been freed: admit waiting jobs and start them (and record a finished
-    build's duration in the same round trip)."""
-    admitted = svc.capacity.admit(build_seconds)
+def admit_next(svc: Services) -> None:
+    """A slot may have been freed: admit waiting jobs and start them."""
+    start_admitted(svc, svc.capacity.admit())
+
+
+def start_admitted(svc: Services, admitted: list[tuple[str, int]]) -> None:
+    """Send `starting` for jobs just admitted; the others waiting see their new positions."""
     for job_id, attempt in admitted:
         send_stage(svc.broker, Status.STARTING, job_id, attempt)
     if admitted:  # the queue moved: waiting jobs see their new positions now
@@ -69,20 +69,3 @@ def fail(svc: Services, job_id: str, stage: Status, reason: str, detail: str) ->
             return  # READY or moved on under a duplicate of this stage: not ours to tear down
     kill_sandboxes(svc, job_id)
     admit_next(svc)
-
-
-def finish_ready(svc: Services, job: Job, fields: dict[str, Any]) -> None:
-    expires = svc.store.clock.now() + svc.settings.preview_ttl_s
-    result = svc.store.transition(job.job_id, Status.READY, expected=Status.CHECKS,
-                                  sandbox_expires_at=expires, **fields)
-    if not result.ok:  # cancelled while the preview started (the cancel wins), or a twin won
-        log.info("job.ready_refused", status=result.previous)
-        if _finished_without_preview(result.previous):
-            kill_sandboxes(svc, job.job_id)
-        admit_next(svc)
-        return
-    if job.sandbox_id:  # the preview outlives the build: the reaper reads this expiry
-        svc.registry.extend(job.sandbox_id, expires)
-    log.info("job.ready", preview_url=fields.get("preview_url"))
-    started = job.timestamps.get("starting", job.created_at)
-    admit_next(svc, build_seconds=svc.store.clock.now() - started)

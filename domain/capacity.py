@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from domain import eta as eta_math
 from domain.clock import Clock, iso, next_utc_midnight, utc_day
 from domain.job import Job
@@ -117,26 +115,18 @@ class Capacity:
             return
         self._scripts["enqueue"](args=[self.store.prefix, job_id, str(self._boost(job.tier))])
 
-    def admit(self, build_seconds: float | None = None) -> list[tuple[str, int]]:
-        """Admit as many waiting jobs as the caps allow, in queue order (one Lua script).
-        `build_seconds`: a build just finished; its duration is recorded in the same round
-        trip (the end of every build does both)."""
+    def admission_args(self) -> list[str]:
+        """The caps admission applies: global cap, scan limit, per-tier caps, default tier."""
         caps = {t.value: [self.limits(t).concurrent_per_user,
                           self.limits(t).concurrent_per_project] for t in Tier}
-        args = [self.store.prefix, repr(self.clock.now()), str(self.global_cap),
-                str(self.scan_limit), json.dumps(caps), Tier.BOOTSTRAPPER.value]
-        if build_seconds is None:
-            flat = self._scripts["admit"](args=args)
-        else:
-            pipe = self.redis.pipeline(transaction=False)
-            self._push_duration(pipe, build_seconds)
-            # EVALSHA by hand: a Script on a pipeline costs a SCRIPT EXISTS round trip first.
-            pipe.evalsha(self._scripts["admit"].sha, 0, *args)
-            flat = pipe.execute(raise_on_error=False)[-1]
-            if isinstance(flat, redis.exceptions.NoScriptError):  # first use on this server
-                flat = self._scripts["admit"](args=args)
-            elif isinstance(flat, Exception):
-                raise flat
+        return [str(self.global_cap), str(self.scan_limit), json.dumps(caps),
+                Tier.BOOTSTRAPPER.value]
+
+    def admit(self) -> list[tuple[str, int]]:
+        """Admit as many waiting jobs as the caps allow, in queue order (one Lua script; a
+        build finishing READY admits in its hand-off instead, domain/handoff.py)."""
+        flat = self._scripts["admit"](
+            args=[self.store.prefix, repr(self.clock.now()), *self.admission_args()])
         return [(flat[i], int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def release_scheduled(self, limit: int = 500) -> list[tuple[str, int]]:
@@ -184,12 +174,9 @@ class Capacity:
 
     def record_build_duration(self, seconds: float) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        self._push_duration(pipe, seconds)
-        pipe.execute()
-
-    def _push_duration(self, pipe: Any, seconds: float) -> None:
         pipe.lpush(self.keys.build_durations(), repr(float(seconds)))
         pipe.ltrim(self.keys.build_durations(), 0, self.duration_window - 1)
+        pipe.execute()
 
     def _offsets(self) -> tuple[list[float], float]:
         avg = self.average_build_s()

@@ -83,7 +83,6 @@ class JobStore:
         self._enter = client.register_script(_script("enter_stage"))
         self._reopen = client.register_script(_script("reopen"))
         self._update = client.register_script((_LUA / "update.lua").read_text())
-        self._claim_sandbox = client.register_script((_LUA / "claim_sandbox.lua").read_text())
         self._redrive = client.register_script(_script("redrive"))
 
     def _common(self, job_id: str) -> list[str]:
@@ -175,13 +174,6 @@ class JobStore:
             args += [path, text]
         keys = self._job_keys(job_id) + [self.keys.files(job_id)]
         return bool(self._update(keys=keys, args=args))
-
-    def claim_sandbox(self, job_id: str, seen: str | None, sandbox_id: str) -> str | None:
-        """Record `sandbox_id` if the job still has the sandbox `seen` at entry; returns the
-        job's sandbox afterwards (another run's, if it won), or None once moved on/cancelled."""
-        result = self._claim_sandbox(keys=self._job_keys(job_id),
-                                     args=[Status.STARTING.value, seen or "", sandbox_id])
-        return result or None
 
     def files(self, job_id: str) -> dict[str, str]:
         """The app files the code stage wrote for this job (kept for replays and summaries)."""

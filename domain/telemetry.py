@@ -1,10 +1,10 @@
 """Worker metrics kept in Redis, so any number of worker processes on any number of hosts add
 to the same numbers and the web app's /metrics exposes them (no per-process HTTP port).
 
-One hash, `{prefix}:metrics`; each field is `metric|label|label...` -> a count. A stage end is
-one pipelined round trip (outcome count, the histogram bucket it falls in, the duration sum),
-sent after the next stage's message so it never delays the pipeline. Buckets are stored
-non-cumulative (one HINCRBY per observation) and summed at scrape time.
+One hash, `{prefix}:metrics`; each field is `metric|label|label...` -> a count. A stage that
+hands off adds its increments (outcome count, the histogram bucket it falls in, the duration
+sum) in the hand-off's own script; other stage ends queue them (actors/telemetry_writer.py).
+Buckets are stored non-cumulative (one HINCRBY per observation) and summed at scrape time.
 """
 
 from __future__ import annotations
@@ -45,10 +45,27 @@ class Snapshot:
     histograms: dict[str, tuple[list[tuple[str, float]], float]] = field(default_factory=dict)
 
 
+def metrics_key(prefix: str) -> str:
+    return f"{prefix}:metrics"
+
+
+def stage_increments(stage: str, outcome: str, seconds: float | None
+                     ) -> list[tuple[str, int | float]]:
+    """A stage end's increments (field -> amount): its outcome count, the histogram bucket its
+    duration falls in and the duration sum; retries and cancels also get their own counter."""
+    out: list[tuple[str, int | float]] = [(f"stage_runs|{stage}|{outcome}", 1)]
+    if outcome in _OUTCOME_COUNTERS:
+        out.append((f"{_OUTCOME_COUNTERS[outcome]}|{stage}", 1))
+    if seconds is not None:
+        out.append((f"stage_seconds_bucket|{stage}|{_le(seconds)}", 1))
+        out.append((f"stage_seconds_sum|{stage}", float(seconds)))
+    return out
+
+
 class Telemetry:
     def __init__(self, client: redis.Redis, prefix: str = "kiln") -> None:
         self.redis = client
-        self.key = f"{prefix}:metrics"
+        self.key = metrics_key(prefix)
 
     def count(self, metric: str, *labels: str, n: int = 1) -> None:
         assert metric in COUNTERS and len(labels) == len(COUNTERS[metric][1])
@@ -65,12 +82,11 @@ class Telemetry:
 
     def stage_finished(self, stage: str, outcome: str, seconds: float | None) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(self.key, f"stage_runs|{stage}|{outcome}", 1)
-        if outcome in _OUTCOME_COUNTERS:  # retries and cancels also get their own counter
-            pipe.hincrby(self.key, f"{_OUTCOME_COUNTERS[outcome]}|{stage}", 1)
-        if seconds is not None:
-            pipe.hincrby(self.key, f"stage_seconds_bucket|{stage}|{_le(seconds)}", 1)
-            pipe.hincrbyfloat(self.key, f"stage_seconds_sum|{stage}", seconds)
+        for name, amount in stage_increments(stage, outcome, seconds):
+            if isinstance(amount, int):
+                pipe.hincrby(self.key, name, amount)
+            else:
+                pipe.hincrbyfloat(self.key, name, amount)
         pipe.execute()
 
     def snapshot(self) -> Snapshot:

@@ -58,20 +58,20 @@ class SandboxRegistry:
 
     def __init__(self, client: redis.Redis, prefix: str = "kiln") -> None:
         self._r = client
-        self._key = Keys(prefix).sandboxes()
+        self.key = Keys(prefix).sandboxes()
 
     def register(self, record: SandboxRecord) -> None:
-        self._r.hset(self._key, record.sandbox_id, record.to_json())
+        self._r.hset(self.key, record.sandbox_id, record.to_json())
 
     def get(self, sandbox_id: str) -> SandboxRecord | None:
-        raw = self._r.hget(self._key, sandbox_id)
+        raw = self._r.hget(self.key, sandbox_id)
         return self._decode(raw)
 
     def remove(self, sandbox_id: str) -> bool:
-        return bool(self._r.hdel(self._key, sandbox_id))
+        return bool(self._r.hdel(self.key, sandbox_id))
 
     def all(self) -> list[SandboxRecord]:
-        records = (self._decode(raw) for raw in self._r.hvals(self._key))
+        records = (self._decode(raw) for raw in self._r.hvals(self.key))
         return sorted((rec for rec in records if rec), key=lambda rec: rec.created_at)
 
     def for_job(self, job_id: str) -> list[SandboxRecord]:

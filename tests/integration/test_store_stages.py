@@ -98,15 +98,3 @@ def test_update_only_while_at_stage_and_not_cancelled(store, project):
     store.cancel(job.job_id, "Cancelled by user")
     assert not store.update(job.job_id, Status.FAILED, sandbox_id="sb")
     assert store.get_job(job.job_id).sandbox_id is None
-
-
-def test_claim_sandbox_lets_one_of_two_twin_runs_record_its_sandbox(store, project):
-    job = _job(store, project, Status.STARTING)
-    assert store.claim_sandbox(job.job_id, None, "sb-first") == "sb-first"
-    # The twin run also saw no sandbox at its entry: it loses and learns the winner.
-    assert store.claim_sandbox(job.job_id, None, "sb-second") == "sb-first"
-    # A redelivery that found sb-first dead replaces it.
-    assert store.claim_sandbox(job.job_id, "sb-first", "sb-third") == "sb-third"
-    store.cancel(job.job_id, "Cancelled by user")
-    assert store.claim_sandbox(job.job_id, "sb-third", "sb-fourth") is None
-    assert store.get_job(job.job_id).sandbox_id == "sb-third"

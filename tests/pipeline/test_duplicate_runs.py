@@ -4,10 +4,14 @@ connection mid-stage is retried, not the build's failure."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import redis
 
 from actors import teardown
 from actors.generators.template import TemplateGenerator
+from actors.handoff import Ready, hand_off
+from actors.stage import StageContext
 from domain.failures import CANCELLED_MESSAGE, Reason
 from domain.status import Status
 
@@ -27,7 +31,8 @@ def test_a_late_twin_of_a_finished_stage_leaves_the_ready_preview_alone(pipeline
     svc, job = pipeline.svc, _ready(pipeline)
     # The frozen twin of `checks` wakes up after the job went READY: READY is refused, its
     # failure is refused, its refused write reads as a cancel; none of them may kill.
-    teardown.finish_ready(svc, job, {"preview_url": "http://127.0.0.1:1"})
+    twin = StageContext(dataclasses.replace(job, status=Status.CHECKS), Status.CHECKS, True, svc)
+    assert hand_off(twin, Ready({"preview_url": "http://127.0.0.1:1"}), 0.1) == "superseded"
     teardown.fail(svc, job.job_id, Status.CHECKS, Reason.STAGE_ERROR, "late twin")
     teardown.after_cancel(svc, job.job_id)
     assert svc.store.get_job(job.job_id).status == Status.READY

@@ -1,0 +1,89 @@
+"""How a stage that did its work leaves it: one round trip (domain/handoff.py) writes what the
+stage made, queues the next stage's message (or finishes READY) and acknowledges the message
+that ran the stage. Then, in Python, only what that round trip cannot do: kill a sandbox a
+twin run made redundant, start jobs admitted into a freed slot, tear down after a cancel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dramatiq.middleware import CurrentMessage
+
+from actors import teardown
+from actors.broker import mark_handed_off
+from actors.sandbox.base import Sandbox
+from domain.handoff import HandOffResult, Writes
+from domain.logs import get_logger
+from domain.messages import QUEUE, stage_message
+from domain.status import Status, next_stage
+from domain.telemetry import stage_increments
+
+if TYPE_CHECKING:
+    from actors.stage import StageContext
+
+log = get_logger("kiln.stage")
+
+
+@dataclass(frozen=True)
+class Next:
+    """Hand the job on, with what the stage made (written only while it still holds the
+    stage). By default to the following stage; the fix loop goes back to scaffold with
+    iteration + 1."""
+
+    stage: Status | None = None
+    iteration: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] | None = None
+    sandbox: Sandbox | None = None  # created by this run: recorded unless a twin's came first
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The build is done: record the preview and finish READY."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def hand_off(ctx: StageContext, result: Next | Ready | None, seconds: float) -> str:
+    """Hand off; returns the stage's outcome for metrics ("handed_off": already counted)."""
+    svc, job, stage = ctx.services, ctx.job, ctx.stage
+    message = CurrentMessage.get_current_message()
+    holder = message.message_id if message else ""
+    result = result or Next()
+    created = result.sandbox if isinstance(result, Next) else None
+    writes = Writes(fields=result.fields, files=getattr(result, "files", None),
+                    claim=(job.sandbox_id or "", created.id) if created else None,
+                    metrics=stage_increments(stage.value, "done", seconds))
+    if isinstance(result, Ready):
+        expires = svc.store.clock.now() + svc.settings.preview_ttl_s
+        res = svc.handoff.ready(job.job_id, holder, writes, svc.broker.delivery(message, None),
+                                expires, svc.capacity)
+    else:
+        send = stage_message(result.stage or next_stage(stage), job.job_id, job.attempt,
+                             job.iteration if result.iteration is None else result.iteration)
+        res = svc.handoff.next_stage(job.job_id, stage, holder, writes,
+                                     svc.broker.delivery(message, send))
+    if res.acknowledged and message is not None:
+        mark_handed_off(message)
+    if created is not None and res.sandbox_id != created.id:
+        created.kill()  # a twin run recorded its own first, or the job moved on
+    return _after(ctx, res, result)
+
+
+def _after(ctx: StageContext, res: HandOffResult, result: Next | Ready) -> str:
+    svc, job_id = ctx.services, ctx.job.job_id
+    if res.outcome == "handed_off":
+        svc.broker.wake_consumers(QUEUE)
+        return "handed_off"
+    if res.outcome == "ready":
+        log.info("job.ready", preview_url=result.fields.get("preview_url"))
+        teardown.start_admitted(svc, res.admitted)
+        return "handed_off"
+    if res.outcome == "twin":  # the same stage ran twice and the other run handed off first
+        log.info("stage.twin_dropped")
+        return "duplicate"
+    # Cancelled, or the job moved on without this run (a watchdog take-over, a failure).
+    teardown.after_cancel(svc, job_id)
+    return "cancelled" if res.outcome == "cancelled" else "superseded"
