@@ -8,6 +8,7 @@ appear, so a key can never reach a log line by accident.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -20,6 +21,9 @@ from domain.settings import is_secret_env
 
 _configured = False
 _REDACTED = "[redacted]"
+_TIMESTAMP = structlog.processors.TimeStamper(fmt="iso", utc=True)
+_json_renderer: Any = None  # set when lines are JSON (see `write_line`)
+_line_handler: logging.StreamHandler[Any] | None = None  # the stream stdlib lines go to
 
 
 _secret_names: tuple[int, list[str]] = (-1, [])
@@ -39,14 +43,15 @@ def _secret_values() -> list[str]:
 
 def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     secrets = _secret_values()
-    for key, value in list(event.items()):
-        if is_secret_env(key) and key not in ("debug_id",):
+    # Values are replaced in place (the keys do not change, so iterating the dict itself is
+    # safe) and only when something changes: this runs for every line.
+    for key, value in event.items():
+        if is_secret_env(key) and key != "debug_id":
             event[key] = _REDACTED
-        elif isinstance(value, str) and secrets:
+        elif secrets and isinstance(value, str):
             for secret in secrets:
                 if secret in value:
-                    value = value.replace(secret, _REDACTED)
-            event[key] = value
+                    event[key] = value = value.replace(secret, _REDACTED)
     return event
 
 
@@ -60,9 +65,21 @@ def scrub(text: str) -> str:
     return _BEARER.sub(r"\1" + _REDACTED, text)
 
 
+_ENCODERS: dict[Any, json.JSONEncoder] = {}
+
+
+def _dumps(obj: Any, default: Any = None) -> str:
+    # What json.dumps does, minus a new encoder per call (it builds one whenever `default` is
+    # given, as the JSON renderer does): the same text, for every line.
+    encoder = _ENCODERS.get(default)
+    if encoder is None:
+        encoder = _ENCODERS.setdefault(default, json.JSONEncoder(default=default))
+    return encoder.encode(obj)
+
+
 def configure_logging(fmt: str = "auto", level: str | None = None) -> None:
     """Configure structlog and stdlib logging; safe to call more than once."""
-    global _configured
+    global _configured, _json_renderer
     if _configured:
         return
     _configured = True
@@ -70,15 +87,16 @@ def configure_logging(fmt: str = "auto", level: str | None = None) -> None:
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    _json_renderer = renderer if fmt == "json" else None
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _TIMESTAMP,
             structlog.processors.format_exc_info,
             _redact,
             renderer,
@@ -107,16 +125,17 @@ class _StdlibFormatter(structlog.stdlib.ProcessorFormatter):
             ed = proc(None, meth_name, ed)
         for proc in self.processors:
             ed = proc(None, meth_name, ed)
-        return ed  # type: ignore[no-any-return]  # the renderer's string
+        return ed  # the renderer's string
 
 
 def _route_stdlib(renderer: Any, level: int) -> None:
     """Dramatiq's and uvicorn's stdlib lines in the same shape as ours: JSON in production,
     with the bound job context (an access line carries user_id/job_id) and the redaction."""
+    global _line_handler
     formatter = _StdlibFormatter(
         foreign_pre_chain=[structlog.contextvars.merge_contextvars,
                            structlog.processors.add_log_level, structlog.stdlib.add_logger_name,
-                           structlog.processors.TimeStamper(fmt="iso", utc=True)],
+                           _TIMESTAMP],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, _redact, renderer])
     root = logging.getLogger()
@@ -129,9 +148,37 @@ def _route_stdlib(renderer: Any, level: int) -> None:
         root.addHandler(plain[0])
     for handler in plain:
         handler.setFormatter(formatter)
+    _line_handler = plain[0] if plain else None
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # its own handlers: ours instead
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+
+
+def writes_json() -> bool:
+    """Whether lines are JSON (configured, and not for a terminal): `write_line` needs it."""
+    return _json_renderer is not None
+
+
+def write_line(logger_name: str, event: str) -> None:
+    """One info line from `logger_name`, as the stdlib route renders a foreign line (the bound
+    job context, level, logger, timestamp, redaction, JSON), written straight to the log stream.
+
+    For a line per request (the access line): a LogRecord, its handlers and formatter cost
+    several times the rendering. JSON only (see `writes_json`)."""
+    ed: dict[str, Any] = {"event": event}
+    structlog.contextvars.merge_contextvars(None, "info", ed)
+    ed["level"] = "info"
+    ed["logger"] = logger_name
+    _TIMESTAMP(None, "info", ed)
+    line = _json_renderer(None, "info", _redact(None, "info", ed)) + "\n"
+    handler = _line_handler
+    if handler is None:  # no stream handler of ours (a test runner's capture): stderr
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        return
+    with handler.lock:  # the lock its other lines take: lines never interleave
+        handler.stream.write(line)
+        handler.stream.flush()
 
 
 def get_logger(name: str | None = None) -> Any:

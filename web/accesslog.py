@@ -1,21 +1,44 @@
-"""Keep tokens out of access logs: the events route accepts `?access_token=` (a browser's
-EventSource cannot send headers), and uvicorn logs the full path with its query string."""
+"""The access line: one per request, the line uvicorn would log, with the request's job context.
+
+With JSON lines (production) Kiln writes it itself (`AccessLog`, outermost around the app) and
+uvicorn's own access logger stays quiet: going through stdlib logging (a LogRecord, its
+handlers, structlog's formatter) cost several times the rendering, a large share of a status
+request. It keeps uvicorn's text, its logger name and level, and its switch: the line is
+written when `uvicorn.access` is enabled for INFO (`--log-level`).
+
+Tokens stay out of it either way: the events route accepts `?access_token=` (a browser's
+EventSource cannot send headers), and the line has the full path with its query string.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.logs import write_line, writes_json
+
+LOGGER = "uvicorn.access"
 _TOKEN = re.compile(r"(access_token=)[^&\s]+")
 
 
+def _scrub(text: str) -> str:
+    return _TOKEN.sub(r"\1[redacted]", text) if "access_token=" in text else text
+
+
 class _ScrubTokens(logging.Filter):
+    """uvicorn's own access line (console lines, or a server other than the JSON one)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            # Runs for every access line: a plain substring test first, the regex only on a hit.
-            record.args = tuple(_TOKEN.sub(r"\1[redacted]", a)
-                                if isinstance(a, str) and "access_token=" in a else a
-                                for a in record.args)
+        args = record.args
+        if isinstance(args, tuple):
+            # A plain substring test per argument; a new tuple only when one holds a token.
+            for arg in args:
+                if isinstance(arg, str) and "access_token=" in arg:
+                    record.args = tuple(_scrub(a) if isinstance(a, str) else a for a in args)
+                    break
         return True
 
 
@@ -23,7 +46,44 @@ _FILTER = _ScrubTokens()
 
 
 def install() -> None:
-    """Idempotent: one filter on uvicorn's access logger."""
-    logger = logging.getLogger("uvicorn.access")
+    """Idempotent: the token filter on uvicorn's access logger; with JSON lines, that logger
+    also loses its handlers and stops propagating, which is how uvicorn is told not to log
+    (its protocols check `hasHandlers()`), since `AccessLog` writes the line instead."""
+    logger = logging.getLogger(LOGGER)
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
+    if writes_json():
+        logger.handlers.clear()
+        logger.propagate = False
+
+
+def line(scope: Scope, status: int) -> str:
+    """uvicorn's access text: `client - "METHOD path?query HTTP/version" status`."""
+    client = scope.get("client")
+    address = f"{client[0]}:{client[1]:d}" if client else ""
+    path = quote(scope["path"])
+    if scope["query_string"]:
+        path = f"{path}?{scope['query_string'].decode('ascii')}"
+    return _scrub(f'{address} - "{scope["method"]} {path} HTTP/{scope["http_version"]}" '
+                  f"{status:d}")
+
+
+class AccessLog:
+    """Writes the access line when the response starts (as uvicorn does), in the request's
+    context: the job fields the route bound (user_id, job_id, debug_id) are on it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.logger = logging.getLogger(LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.logger.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                write_line(LOGGER, line(scope, message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, send_logged)

@@ -11,10 +11,11 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from domain.clock import Clock
 from domain.gate_store import GateStore
-from domain.logs import configure_logging
+from domain.logs import configure_logging, writes_json
 from domain.messages import sender_broker
 from domain.redis_client import connect
 from domain.settings import Settings
@@ -58,6 +59,13 @@ def routes() -> list[BaseRoute]:
     return table
 
 
+class _KilnApp(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        # Outermost, so that a 500 from Starlette's error middleware has its line too.
+        return accesslog.AccessLog(stack) if writes_json() else stack
+
+
 def create_app(settings: Settings | None = None, *, store: JobStore | None = None,
                capacity: Any = None, clock: Clock | None = None, broker: Any = None,
                sse_ping_s: float = 15.0) -> Starlette:
@@ -96,7 +104,7 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
         await hub.close()
         await aredis.aclose()
 
-    app = Starlette(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = _KilnApp(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.kiln = k
     return app
 
