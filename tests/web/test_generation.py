@@ -13,6 +13,7 @@ from domain.failures import CANCELLED_MESSAGE
 from domain.settings import Settings
 from domain.status import STAGE_LABELS, Status
 from tests.web.conftest import auth, job_at, serve, walk
+from web import views
 from web.app import create_app
 
 STATUS_FIELDS = {"job_id", "project_id", "status", "stage_label", "progress", "queue_position",
@@ -54,6 +55,22 @@ def test_status_has_every_field(api, store, user_project):
     body = api.get(f"/api/generation/{job_id}/status", headers=auth()).json()
     assert (body["status"], body["stage_label"]) == ("code", "Writing code...")
     assert body["progress"] == 0.45 and body["queue_position"] is None
+
+
+def test_a_polled_status_follows_the_job(api, store, user_project):
+    # A job that does not wait answers from a body cached by its fields: every change shows,
+    # the body is what the job's record renders to, and ownership is still checked first.
+    job_id = job_at(store, user_project["project_id"], Status.CODE)
+    path = f"/api/generation/{job_id}/status"
+    first, again = (api.get(path, headers=auth()) for _ in range(2))
+    assert first.status_code == again.status_code == 200 and first.content == again.content
+    assert first.headers["content-type"] == "application/json"
+    assert first.json() == views.job_status(store.redis.hgetall(store.keys.job(job_id)))
+    assert api.get(path, headers=auth("eve")).status_code == 404
+    walk(store, job_id, Status.DEPS)
+    body = api.get(path, headers=auth()).json()
+    assert body == views.job_status(store.redis.hgetall(store.keys.job(job_id)))
+    assert body["status"] == "deps" and body != first.json()
 
 
 def test_queued_job_has_position_and_eta(api, store, user_project):

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from domain.capacity import QueueFull
 from domain.clock import iso
@@ -85,18 +85,19 @@ def _queue_info(k: Kiln, job_id: str) -> tuple[int | None, float | None]:
     return k.capacity.position(job_id), k.capacity.eta_seconds(job_id)
 
 
-async def status(request: Request) -> JSONResponse:
-    # The hot path: one HMGET of the fields shown; queue position and ETA (a scheduled job's ETA is its
-    # release time) only while the job waits.
+async def status(request: Request) -> Response:
+    # The hot path: one HMGET of the fields shown; queue position and ETA (a scheduled job's ETA
+    # is its release time) only while the job waits. Otherwise the body depends on the fields
+    # alone, and a polled job's is usually rendered already.
     k = kiln(request)
     principal = authenticate(request, k.settings.jwt_secret)
-    values = await k.aredis.hmget(k.keys.job(request.path_params["job_id"]), views.STATUS_FIELDS)
+    values = await k.aredis.hmget(k.keys.job(request.path_params["job_id"]), views.STATUS_KEYS)
     raw = require_owner(dict(zip(views.STATUS_FIELDS, values, strict=True))
                         if values[0] else None, principal.user_id)
-    position = eta = None
     if raw.get("status") in _WAITING:
         position, eta = await blocking(_queue_info, k, raw["job_id"])
-    return JSONResponse(views.job_status(raw, position, eta))
+        return JSONResponse(views.job_status(raw, position, eta))
+    return Response(views.status_body(tuple(values)), media_type="application/json")
 
 
 def _cancel(k: Kiln, job_id: str) -> TransitionResult:
