@@ -10,21 +10,21 @@ deliveries are counted, so that costs time, not correctness.
 from __future__ import annotations
 
 import threading
-import uuid
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import compute_backoff, current_millis
+from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed
-from dramatiq.message import Message
+from dramatiq.message import Message, get_encoder
 from dramatiq.middleware import (
-    AgeLimit,
-    Callbacks,
     CurrentMessage,
-    Pipelines,
+    Middleware,
+    MiddlewareError,
     Retries,
     ShutdownNotifications,
     TimeLimit,
@@ -40,9 +40,11 @@ HANDED_OFF = "kiln_handed_off"
 class _KilnConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer with two waits that end early:
 
-    - while every prefetched message is still being worked on, it waits for one to finish
-      (Dramatiq counts "prefetch full" as an empty poll and backs off 5, 10, 20 ... ms while
-      worker threads sit idle);
+    - while the prefetched messages are still being worked on, it waits for worker threads to
+      finish them (Dramatiq counts "prefetch full" as an empty poll and backs off 5, 10, 20 ...
+      ms while worker threads sit idle). Under load (the last fetch filled every free slot) it
+      fetches once half the prefetch is free, a batch per round trip; otherwise as soon as one
+      slot is;
     - while the queue is empty, its back-off ends as soon as this process sends a message to
       the queue (a stage sending the next stage's message): the worker that just freed a
       thread takes it at once instead of after its poll interval.
@@ -51,6 +53,18 @@ class _KilnConsumer(_RedisConsumer):
     def __init__(self, *args: object) -> None:
         super().__init__(*args)
         self.wake = threading.Event()
+        self.busy = False  # the last fetch filled every free slot: the queue has more
+        self.idle = False  # the last fetch found the queue empty: a send here should wake it
+
+    @property
+    def fetch_at(self) -> int:
+        """Fetch when at most this many messages are outstanding."""
+        return self.prefetch // 2 if self.busy else self.prefetch - 1
+
+    def _freed(self) -> None:
+        # Event.set() notifies even when nobody waits: a syscall per message otherwise.
+        if self.outstanding_message_count <= self.fetch_at and not self.wake.is_set():
+            self.wake.set()
 
     def ack(self, message: dramatiq.Message) -> None:
         try:
@@ -59,13 +73,13 @@ class _KilnConsumer(_RedisConsumer):
             else:
                 super().ack(message)
         finally:
-            self.wake.set()
+            self._freed()
 
     def nack(self, message: dramatiq.Message) -> None:
         try:
             super().nack(message)
         finally:
-            self.wake.set()
+            self._freed()
 
     def __next__(self) -> MessageProxy | None:
         # Dramatiq's _RedisConsumer.__next__ with the two waits above.
@@ -80,11 +94,13 @@ class _KilnConsumer(_RedisConsumer):
                     self.queued_message_ids.add(message.message_id)
                     return MessageProxy(message)
                 self.wake.clear()
-                if self.outstanding_message_count >= self.prefetch:
-                    self.wake.wait(self.timeout / 1000)  # until a worker thread frees a slot
+                if self.outstanding_message_count > self.fetch_at:
+                    self.wake.wait(self.timeout / 1000)  # until worker threads free slots
                     return None
-                self.message_cache = self.broker.do_fetch(
-                    self.queue_name, self.prefetch - self.outstanding_message_count)
+                wanted = self.prefetch - self.outstanding_message_count
+                self.message_cache = self.broker.do_fetch(self.queue_name, wanted)
+                self.busy = len(self.message_cache) >= wanted
+                self.idle = not self.message_cache
                 if not self.message_cache:
                     self.misses, backoff_ms = compute_backoff(self.misses,
                                                               max_backoff=self.timeout)
@@ -104,9 +120,43 @@ class KilnRedisBroker(RedisBroker):
     """
 
     def __init__(self, *args: object, idle_poll_ms: int = 100, **kwargs: object) -> None:
+        self._hooks: dict[str, list[Callable[..., None]]] = {}
         super().__init__(*args, **kwargs)
         self.idle_poll_ms = idle_poll_ms
         self._consumers: dict[str, weakref.WeakSet[_KilnConsumer]] = {}
+
+    # Dramatiq calls every middleware's hook for every signal, no-ops included (about 30 calls
+    # per message); these call only the hooks a middleware implements, in Dramatiq's order.
+    def add_middleware(self, middleware: Middleware, **where: Any) -> None:
+        super().add_middleware(middleware, **where)
+        self._hooks.clear()
+
+    def _implemented(self, name: str) -> list[Callable[..., None]]:
+        hooks = self._hooks.get(name)
+        if hooks is None:
+            order = self.middleware if name.startswith("before_") else self.middleware[::-1]
+            hooks = [getattr(m, name) for m in order
+                     if getattr(type(m), name, None) is not getattr(Middleware, name, None)]
+            self._hooks[name] = hooks
+        return hooks
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        for hook in self._implemented("before_" + signal):
+            try:
+                hook(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self.logger.critical("Unexpected failure in before_%s of %r.", signal,
+                                     hook.__self__, exc_info=True)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        for hook in self._implemented("after_" + signal):
+            try:
+                hook(self, *args, **kwargs)
+            except Exception:
+                self.logger.critical("Unexpected failure in after_%s of %r.", signal,
+                                     hook.__self__, exc_info=True)
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
@@ -126,7 +176,10 @@ class KilnRedisBroker(RedisBroker):
     def wake_consumers(self, queue_name: str) -> None:
         """A message was put on `queue_name` from this process: idle consumers fetch now."""
         for consumer in list(self._consumers.get(queue_name, ())):
-            consumer.wake.set()
+            # Only a consumer waiting for messages (not one waiting for free worker threads),
+            # and only once: set() always notifies, a syscall and a thread switch each time.
+            if consumer.idle and not consumer.wake.is_set():
+                consumer.wake.set()
 
     def delivery(self, current: MessageProxy | None, send: dramatiq.Message | None) -> Delivery:
         """The Redis keys a stage's hand-off (domain/handoff.py) writes in Dramatiq's layout:
@@ -140,13 +193,15 @@ class KilnRedisBroker(RedisBroker):
             ack_id = current.options.get("redis_message_id", "")
         send_id = send_data = ""
         if send is not None:
-            send_id = str(uuid.uuid4())
-            send_data = send.copy(options={"redis_message_id": send_id}).encode().decode()
+            # A new message's own id is unique: it serves as its Redis id too (Dramatiq gives
+            # a re-enqueued copy, e.g. a retry, a fresh one).
+            send_id = send.message_id
+            data = send.asdict()
+            data["options"] = {**data["options"], "redis_message_id": send_id}
+            send_data = get_encoder().encode(data).decode()
         return Delivery(queue=full, messages=f"{full}.msgs",
                         unacked=f"{self.namespace}:__acks__.{self.broker_id}.{queue}",
-                        heartbeats=f"{self.namespace}:__heartbeats__", worker_id=self.broker_id,
-                        now_ms=current_millis(), ack_id=ack_id, send_id=send_id,
-                        send_data=send_data)
+                        ack_id=ack_id, send_id=send_id, send_data=send_data)
 
 
 def mark_handed_off(message: MessageProxy) -> None:
@@ -155,9 +210,11 @@ def mark_handed_off(message: MessageProxy) -> None:
 
 
 def make_broker(settings: Settings) -> KilnRedisBroker:
+    # Dramatiq's defaults minus what Kiln does not use (message age limits, callbacks,
+    # pipelines): each one is called for every message.
     middleware = [
-        AgeLimit(), TimeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(),
-        Retries(min_backoff=500, max_backoff=10_000), CurrentMessage(),
+        TimeLimit(), ShutdownNotifications(), Retries(min_backoff=500, max_backoff=10_000),
+        CurrentMessage(),
     ]
     broker = KilnRedisBroker(
         url=settings.redis_url,

@@ -18,7 +18,6 @@ from domain.handoff import HandOffResult, Writes
 from domain.logs import get_logger
 from domain.messages import QUEUE, stage_message
 from domain.status import Status, next_stage
-from domain.telemetry import stage_increments
 
 if TYPE_CHECKING:
     from actors.stage import StageContext
@@ -46,16 +45,15 @@ class Ready:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-def hand_off(ctx: StageContext, result: Next | Ready | None, seconds: float) -> str:
-    """Hand off; returns the stage's outcome for metrics ("handed_off": already counted)."""
+def hand_off(ctx: StageContext, result: Next | Ready | None) -> str:
+    """Hand off; returns the stage's outcome for its metrics."""
     svc, job, stage = ctx.services, ctx.job, ctx.stage
     message = CurrentMessage.get_current_message()
     holder = message.message_id if message else ""
     result = result or Next()
     created = result.sandbox if isinstance(result, Next) else None
     writes = Writes(fields=result.fields, files=getattr(result, "files", None),
-                    claim=(job.sandbox_id or "", created.id) if created else None,
-                    metrics=stage_increments(stage.value, "done", seconds))
+                    claim=(job.sandbox_id or "", created.id) if created else None)
     if isinstance(result, Ready):
         expires = svc.store.clock.now() + svc.settings.preview_ttl_s
         res = svc.handoff.ready(job.job_id, holder, writes, svc.broker.delivery(message, None),
@@ -76,11 +74,13 @@ def _after(ctx: StageContext, res: HandOffResult, result: Next | Ready) -> str:
     svc, job_id = ctx.services, ctx.job.job_id
     if res.outcome == "handed_off":
         svc.broker.wake_consumers(QUEUE)
-        return "handed_off"
+        return "done"
     if res.outcome == "ready":
-        log.info("job.ready", preview_url=result.fields.get("preview_url"))
+        started = ctx.job.timestamps.get("starting", ctx.job.created_at)
+        log.info("job.ready", preview_url=result.fields.get("preview_url"),
+                 build_seconds=round(svc.store.clock.now() - started, 3))
         teardown.start_admitted(svc, res.admitted)
-        return "handed_off"
+        return "done"
     if res.outcome == "twin":  # the same stage ran twice and the other run handed off first
         log.info("stage.twin_dropped")
         return "duplicate"

@@ -29,7 +29,7 @@ from domain.messages import QUEUE, STAGE_ACTOR
 from domain.settings import Settings
 from domain.status import Status
 from domain.store import JobStore
-from domain.telemetry import Telemetry
+from domain.telemetry import Increments, counter, stage_increments
 
 log = get_logger("kiln.stage")
 _SETTINGS = Settings.from_env()  # actor options (time limits, retries) are fixed at import
@@ -86,21 +86,21 @@ def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: 
             log.info("stage.dropped", outcome=entry.outcome, status=entry.status)
             return
         if entry.outcome == "cancelled":
-            _record(svc, lambda t: t.count("stage_cancels", stage.value))
+            _record(svc, counter("stage_cancels", stage.value))
             teardown.after_cancel(svc, job_id)
             return
         if entry.outcome == "exhausted":
-            _record(svc, lambda t: t.count("stage_worker_lost", stage.value))
+            _record(svc, counter("stage_worker_lost", stage.value))
             log.error("stage.worker_lost", deliveries=svc.settings.max_deliveries)
             teardown.fail(svc, job_id, stage, Reason.WORKER_LOST,
                           f"{stage.value} was delivered more than "
                           f"{svc.settings.max_deliveries} times without finishing")
             return
-        # One line per stage (stage.done) is enough on the hot path; a resume is worth its own.
+        # A resume is worth a line; a normal entry is debug detail.
         (log.info if entry.outcome == "resumed" else log.debug)(
             "stage.entered", outcome=entry.outcome, iteration=iteration)
         if entry.outcome == "resumed":  # rare (a crash, a shutdown, a retry): its own trip
-            _record(svc, lambda t: t.count("stage_redeliveries", stage.value))
+            _record(svc, counter("stage_redeliveries", stage.value))
         _do_work(svc, StageContext(job, stage, entry.outcome == "resumed", svc, entry.files),
                  work)
     finally:
@@ -115,15 +115,13 @@ def _do_work(svc: context.Services, ctx: StageContext, work: Work) -> None:
     except TransientError:
         outcome = "retry"
         raise
-    finally:  # a hand-off counted itself; other ends queue their metrics off this thread
-        seconds = time.monotonic() - started
-        if outcome != "handed_off":
-            _record(svc, lambda t: t.stage_finished(ctx.stage.value, outcome, seconds))
+    finally:
+        _record(svc, stage_increments(ctx.stage.value, outcome, time.monotonic() - started))
 
 
-def _record(svc: context.Services, write: Callable[[Telemetry], None]) -> None:
-    # Queued, not written here: the worker thread moves on to its next message at once.
-    telemetry_writer.writer.put(svc.store.redis, svc.store.prefix, write)
+def _record(svc: context.Services, increments: Increments) -> None:
+    # Summed in memory, written by the process's metrics thread: no Redis on this thread.
+    telemetry_writer.writer.add(svc.store.redis, svc.store.prefix, increments)
 
 
 def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
@@ -152,8 +150,10 @@ def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
                       f"{type(exc).__name__}: {exc}")
         return "failed"
     seconds = time.monotonic() - started
-    log.info("stage.done", seconds=round(seconds, 3))
-    return hand_off(ctx, result, seconds)
+    # Per stage at debug: a build's INFO lines are its end (job.ready / job.failed) and anything
+    # unusual (a resume, a retry, a cancel); stage timings are in the record and the metrics.
+    log.debug("stage.done", seconds=round(seconds, 3))
+    return hand_off(ctx, result)
 
 
 def stage_actor(stage: Status, time_limit_s: int | None = None,

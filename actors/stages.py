@@ -4,13 +4,9 @@ cancel, duplicates, retries, send next, log context) are in `actors.stage`."""
 from __future__ import annotations
 
 import hashlib
-import http.client
-import threading
 import time
-from urllib.parse import urlsplit
 
-import httpx
-
+from actors.sandbox.probe import PROBE_ERRORS
 from actors.stage import Next, Ready, StageContext, stage_actor
 from actors.workspace import MANIFEST, Manifest, install_commands, read_manifest, skeleton
 from domain.errors import Cancelled, TransientError
@@ -123,29 +119,6 @@ def checks(ctx: StageContext) -> Next | Ready:
     return Ready({"preview_url": _start_preview(ctx, manifest)})
 
 
-_health_client: httpx.Client | None = None
-_health_lock = threading.Lock()
-
-
-def _health_status(url: str) -> int:
-    """One GET of the app's health URL. A plain-http (local) preview gets http.client, a
-    fraction of an HTTP library's CPU on every build's last step; https (e2b) keeps httpx, one
-    client per process (building one loads the CA bundle: ~45 ms of CPU under the GIL)."""
-    global _health_client
-    parts = urlsplit(url)
-    if parts.scheme == "http":
-        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=2.0)
-        try:
-            conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
-            return conn.getresponse().status
-        finally:
-            conn.close()
-    with _health_lock:
-        if _health_client is None:
-            _health_client = httpx.Client(timeout=2.0)
-    return _health_client.get(url).status_code
-
-
 def _start_preview(ctx: StageContext, manifest: Manifest) -> str:
     sandbox = ctx.sandbox()
     port = sandbox.preview_port()
@@ -154,9 +127,9 @@ def _start_preview(ctx: StageContext, manifest: Manifest) -> str:
     deadline = time.monotonic() + ctx.services.settings.preview_wait_s
     while time.monotonic() < deadline:
         try:
-            if _health_status(url.rstrip("/") + manifest.health) == 200:
-                return url  # a cancel meanwhile makes the READY transition refuse
-        except (httpx.HTTPError, http.client.HTTPException, OSError):
+            if sandbox.probe(url.rstrip("/") + manifest.health) == 200:
+                return url  # a cancel meanwhile makes the READY hand-off refuse
+        except PROBE_ERRORS:
             pass
         if ctx.cancelled():
             raise Cancelled()

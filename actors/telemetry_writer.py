@@ -1,106 +1,101 @@
 """Worker metrics written off the stage's critical path.
 
-A stage end used to be one more Redis round trip in the worker thread, before the thread could
-take the next message. Here worker threads only queue the write; one thread per process sends
-whatever has queued in a single pipeline (under load, many stage ends per round trip). The
-metrics land a moment later; a worker process flushes what is left when it exits.
+Worker threads only add a stage's increments to an in-memory sum (no Redis, no wake-up); one
+thread per process adds the sums to Redis every `interval_s` in one pipelined round trip,
+however many stages ended meanwhile. Metrics land up to that interval later; a worker process
+writes what is left when it exits, and sums a failed write keeps for the next one.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-import queue
 import threading
-from collections.abc import Callable
 from multiprocessing import util as mp_util
-from typing import Any
 
 import redis
 
 from domain.logs import get_logger
-from domain.telemetry import Telemetry
+from domain.telemetry import Increments, metrics_key
 
 log = get_logger("kiln.telemetry")
 
-Write = Callable[[Telemetry], None]
-
-
-class _Recorder:
-    """Stands in for the Redis client while a `Write` runs: keeps the commands it issues."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-
-    def pipeline(self, transaction: bool = False) -> _Recorder:
-        return self
-
-    def execute(self) -> list[Any]:
-        return []
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda *args: self.calls.append((name, args))
+Sums = dict[str, int | float]
 
 
 class TelemetryWriter:
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[redis.Redis, str, Write]] = queue.SimpleQueue()
-        self._pid = 0
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self._sums: dict[tuple[int, str], tuple[redis.Redis, Sums]] = {}
         self._lock = threading.Lock()
-        self._pending = 0
-        self._idle = threading.Event()
-        self._idle.set()
+        self._wake = threading.Event()
+        self._written = threading.Condition()
+        self._added = self._done = 0
+        self._pid = 0
 
-    def put(self, client: redis.Redis, prefix: str, write: Write) -> None:
+    def add(self, client: redis.Redis, prefix: str, increments: Increments) -> None:
         if self._pid != os.getpid():  # first use in this (possibly forked) process
-            with self._lock:
-                if self._pid != os.getpid():
-                    self._pid = os.getpid()
-                    threading.Thread(target=self._run, name="kiln-telemetry",
-                                     daemon=True).start()
-                    atexit.register(self.flush)
-                    mp_util.Finalize(None, self.flush, exitpriority=10)  # forked workers
+            self._start()
         with self._lock:
-            self._pending += 1
-            self._idle.clear()
-        self._queue.put((client, prefix, write))
+            _, sums = self._sums.setdefault((id(client), prefix), (client, {}))
+            for name, amount in increments:
+                sums[name] = sums.get(name, 0) + amount
+            self._added += 1
 
     def flush(self, timeout: float = 2.0) -> bool:
-        """Wait until everything queued so far is written (worker exit, tests)."""
-        return self._idle.wait(timeout)
+        """Write everything added so far now and wait for it (worker exit, tests)."""
+        if self._pid != os.getpid():
+            return True  # nothing was added in this process
+        with self._lock:
+            target = self._added
+        self._wake.set()
+        with self._written:
+            return self._written.wait_for(lambda: self._done >= target, timeout)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._sums, self._added, self._done = {}, 0, 0  # a fork's copy is not ours
+            threading.Thread(target=self._run, name="kiln-telemetry", daemon=True).start()
+            atexit.register(self.flush)
+            mp_util.Finalize(None, self.flush, exitpriority=10)  # forked workers
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while True:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(batch)
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
             with self._lock:
-                self._pending -= len(batch)
-                if self._pending == 0:
-                    self._idle.set()
+                batch, self._sums, upto = self._sums, {}, self._added
+            failed = self._write(batch)
+            if failed:
+                with self._lock:  # keep them for the next write
+                    for key, (client, sums) in failed.items():
+                        _, mine = self._sums.setdefault(key, (client, {}))
+                        for name, amount in sums.items():
+                            mine[name] = mine.get(name, 0) + amount
+            with self._written:
+                self._done = upto
+                self._written.notify_all()
 
     @staticmethod
-    def _write(batch: list[tuple[redis.Redis, str, Write]]) -> None:
-        pipes: dict[int, Any] = {}
-        for client, prefix, write in batch:
-            recorder = _Recorder()
-            try:
-                write(Telemetry(recorder, prefix))  # type: ignore[arg-type]
-            except Exception:
-                log.warning("metrics.write_failed", exc_info=True)
-                continue
-            pipe = pipes.setdefault(id(client), client.pipeline(transaction=False))
-            for name, args in recorder.calls:
-                getattr(pipe, name)(*args)
-        for pipe in pipes.values():
+    def _write(batch: dict[tuple[int, str], tuple[redis.Redis, Sums]]
+               ) -> dict[tuple[int, str], tuple[redis.Redis, Sums]]:
+        failed = {}
+        for key, (client, sums) in batch.items():
+            pipe = client.pipeline(transaction=False)
+            for name, amount in sums.items():
+                if isinstance(amount, int):
+                    pipe.hincrby(metrics_key(key[1]), name, amount)
+                else:
+                    pipe.hincrbyfloat(metrics_key(key[1]), name, amount)
             try:
                 pipe.execute()
             except Exception:  # a metrics write must never fail a stage
                 log.warning("metrics.write_failed", exc_info=True)
+                failed[key] = (client, sums)
+        return failed
 
 
 writer = TelemetryWriter()

@@ -68,6 +68,7 @@ class Capacity:
         self.default_build_s = default_build_s
         self.duration_window = duration_window
         self.horizon = schedule_horizon_days
+        self._admission_args: list[str] | None = None
         prelude = _lua_prelude() + "\n" + (_LUA / "capacity_lib.lua").read_text() + "\n"
         self._scripts = {name: self.redis.register_script(prelude + (_LUA / f"{name}.lua").read_text())
                          for name in ("start", "enqueue", "admit", "release", "positions",
@@ -116,11 +117,14 @@ class Capacity:
         self._scripts["enqueue"](args=[self.store.prefix, job_id, str(self._boost(job.tier))])
 
     def admission_args(self) -> list[str]:
-        """The caps admission applies: global cap, scan limit, per-tier caps, default tier."""
-        caps = {t.value: [self.limits(t).concurrent_per_user,
-                          self.limits(t).concurrent_per_project] for t in Tier}
-        return [str(self.global_cap), str(self.scan_limit), json.dumps(caps),
-                Tier.BOOTSTRAPPER.value]
+        """The caps admission applies: global cap, scan limit, per-tier caps, default tier.
+        Read from the environment once per Capacity (every READY hand-off passes them)."""
+        if self._admission_args is None:
+            caps = {t.value: [self.limits(t).concurrent_per_user,
+                              self.limits(t).concurrent_per_project] for t in Tier}
+            self._admission_args = [str(self.global_cap), str(self.scan_limit),
+                                    json.dumps(caps), Tier.BOOTSTRAPPER.value]
+        return self._admission_args
 
     def admit(self) -> list[tuple[str, int]]:
         """Admit as many waiting jobs as the caps allow, in queue order (one Lua script; a

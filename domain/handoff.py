@@ -1,7 +1,7 @@
-"""A stage's exit as one Redis round trip (domain/lua/hand_off.lua).
+"""A stage's exit as one Redis round trip (domain/lua/hand_off*.lua).
 
-The stage's writes (a new sandbox, the generated files, fields), its metrics, the next stage's
-message and the acknowledgement of the message that ran the stage land together, or not at all.
+The stage's writes (a new sandbox, the generated files, fields), the next stage's message and
+the acknowledgement of the message that ran the stage land together, or not at all.
 The queue is described by its keys (`Delivery`), so this module knows nothing of the broker's
 code; actors/broker.py fills them in from Dramatiq's Redis layout.
 """
@@ -16,7 +16,6 @@ from typing import Any
 from domain.capacity import Capacity
 from domain.status import Status
 from domain.store import JobStore, _flat, _lua_prelude
-from domain.telemetry import metrics_key
 
 _LUA = Path(__file__).with_name("lua")
 
@@ -28,9 +27,6 @@ class Delivery:
     queue: str  # LIST of message ids
     messages: str  # HASH message id -> encoded message
     unacked: str  # SET of this worker's fetched, not yet acknowledged message ids
-    heartbeats: str  # ZSET worker id -> last seen (ms)
-    worker_id: str
-    now_ms: int  # the worker's heartbeat, in the broker's own clock
     ack_id: str = ""  # the message to acknowledge with the hand-off ('' for none)
     send_id: str = ""  # the next stage's message ('' for none)
     send_data: str = ""
@@ -43,7 +39,6 @@ class Writes:
     fields: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str] | None = None
     claim: tuple[str, str] | None = None  # (sandbox seen at entry, sandbox created)
-    metrics: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,14 +57,18 @@ class HandOff:
     def __init__(self, store: JobStore, registry_key: str) -> None:
         self.store = store
         self.registry_key = registry_key
-        lib = (_LUA / "capacity_lib.lua").read_text()
-        script = _lua_prelude() + "\n" + lib + "\n" + (_LUA / "hand_off.lua").read_text()
-        self._script = store.redis.register_script(script)
+        lib = (_LUA / "hand_off_lib.lua").read_text() + "\n"
+        # The common hand-off carries no transition table or capacity library: a script's top
+        # level runs on every call. Only READY transitions and admits.
+        self._next = store.redis.register_script(lib + (_LUA / "hand_off.lua").read_text())
+        ready = (_lua_prelude() + "\n" + (_LUA / "capacity_lib.lua").read_text() + "\n" + lib
+                 + (_LUA / "hand_off_ready.lua").read_text())
+        self._ready = store.redis.register_script(ready)
 
     def next_stage(self, job_id: str, stage: Status, holder: str, writes: Writes,
                    delivery: Delivery) -> HandOffResult:
         """Write, queue the next stage's message (`delivery.send_*`) and acknowledge."""
-        return self._run(job_id, stage, holder, self._writes(writes), delivery)
+        return self._run(self._next, job_id, stage, holder, self._writes(writes), delivery)
 
     def ready(self, job_id: str, holder: str, writes: Writes, delivery: Delivery,
               expires_at: float, capacity: Capacity) -> HandOffResult:
@@ -78,31 +77,26 @@ class HandOff:
         body = self._writes(writes)
         body["ready"] = {"expires_at": repr(expires_at), "window": capacity.duration_window,
                          "admission": capacity.admission_args()}
-        return self._run(job_id, Status.CHECKS, holder, body, delivery)
+        return self._run(self._ready, job_id, Status.CHECKS, holder, body, delivery)
 
     @staticmethod
     def _writes(writes: Writes) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "fields": _flat(writes.fields),
-            "metrics": [[name, amount, "i" if isinstance(amount, int) else "f"]
-                        for name, amount in writes.metrics]}
+        body: dict[str, Any] = {"fields": _flat(writes.fields)}
         if writes.files:
             body["files"] = writes.files
         if writes.claim:
             body["claim"] = list(writes.claim)
         return body
 
-    def _run(self, job_id: str, stage: Status, holder: str, body: dict[str, Any],
+    def _run(self, script: Any, job_id: str, stage: Status, holder: str, body: dict[str, Any],
              delivery: Delivery) -> HandOffResult:
         store, keys = self.store, self.store.keys
-        res = self._script(
-            keys=[keys.job(job_id), keys.events(job_id), keys.cancel(job_id),
-                  keys.files(job_id), metrics_key(store.prefix), self.registry_key,
-                  delivery.queue, delivery.messages, delivery.unacked, delivery.heartbeats],
+        res = script(
+            keys=[keys.job(job_id), keys.events(job_id), keys.files(job_id), self.registry_key,
+                  delivery.queue, delivery.messages, delivery.unacked],
             args=[store.prefix, repr(store.clock.now()), str(store.event_maxlen),
                   str(store.stage_deadline_s), job_id, stage.value, holder, json.dumps(body),
-                  delivery.ack_id, delivery.worker_id, str(delivery.now_ms),
-                  delivery.send_id, delivery.send_data])
+                  delivery.ack_id, delivery.send_id, delivery.send_data])
         status = Status(res[1]) if res[1] else None
         admitted = [(res[i], int(res[i + 1])) for i in range(3, len(res), 2)]
         return HandOffResult(res[0], status, res[2] or None, admitted)

@@ -58,22 +58,21 @@ class Job:
 
     @classmethod
     def from_redis(cls, raw: dict[str, str]) -> Job:
-        known = {f for f in cls.__dataclass_fields__ if f != "timestamps"}
+        # Runs for every stage entry and status read: table lookups only, no per-key scans.
         values: dict[str, Any] = {}
         timestamps: dict[str, float] = {}
         for key, value in raw.items():
-            if key.endswith("_at") and key.removesuffix("_at") in Status.__members__.values():
-                timestamps[key.removesuffix("_at")] = float(value)
-            if key not in known or value == "":
+            if key in _TIMESTAMPS:
+                timestamps[_TIMESTAMPS[key]] = float(value)
+            kind = _KINDS.get(key)
+            if kind is None or value == "":
                 continue
-            if key in _INT:
-                values[key] = int(value)
-            elif key in _FLOAT:
-                values[key] = float(value)
-            elif key == "cancelled":
-                values[key] = value == "1"
-            elif key == "status":
-                values[key] = Status(value)
-            else:
-                values[key] = value
+            values[key] = kind(value)
         return cls(timestamps=timestamps, **values)
+
+
+_TIMESTAMPS = {f"{status.value}_at": status.value for status in Status}
+_KINDS: dict[str, Any] = {name: str for name in Job.__dataclass_fields__ if name != "timestamps"}
+_KINDS.update({name: kind for name, kind in ({name: int for name in _INT}
+                                             | {name: float for name in _FLOAT}).items()
+               if name in _KINDS} | {"cancelled": lambda value: value == "1", "status": Status})

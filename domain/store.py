@@ -26,12 +26,12 @@ _LUA = Path(__file__).with_name("lua")
 
 
 def _lua_prelude() -> str:
-    rows = []
-    for src, targets in TRANSITIONS.items():
-        inner = ", ".join(f"['{t.value}'] = true" for t in sorted(targets))
-        rows.append(f"['{src.value}'] = {{{inner}}}")
-    terminal = ", ".join(f"['{s.value}'] = true" for s in sorted(TERMINAL))
-    return (f"local ALLOWED = {{{', '.join(rows)}}}\nlocal TERMINAL = {{{terminal}}}\n"
+    # Constant strings, not tables: a script's top level runs on every call, and building the
+    # transition table each time cost more than the commands of a stage entry.
+    pairs = "|".join(f"{src.value}>{to.value}" for src, targets in TRANSITIONS.items()
+                     for to in sorted(targets))
+    terminal = "|".join(sorted(s.value for s in TERMINAL))
+    return (f"local TRANSITIONS, TERMINALS = '|{pairs}|', '|{terminal}|'\n"
             + (_LUA / "transition_lib.lua").read_text())
 
 
@@ -208,7 +208,7 @@ class JobStore:
             return StageEntry(res[0], status, None)
         # Lua's cjson encodes an empty table as {}: no files yet.
         files = _pairs(json.loads(res[3]) or []) if with_files else None
-        return StageEntry(res[0], status, Job.from_redis(_pairs(json.loads(res[2]))), files)
+        return StageEntry(res[0], status, Job.from_redis(json.loads(res[2])), files)
 
     def reopen(self, job_id: str, expected_attempt: int, resume_at: Status,
                include_cancelled: bool = False) -> tuple[str, int | None]:

@@ -2,8 +2,8 @@
 to the same numbers and the web app's /metrics exposes them (no per-process HTTP port).
 
 One hash, `{prefix}:metrics`; each field is `metric|label|label...` -> a count. A stage that
-hands off adds its increments (outcome count, the histogram bucket it falls in, the duration
-sum) in the hand-off's own script; other stage ends queue them (actors/telemetry_writer.py).
+ends adds its increments (outcome count, the histogram bucket it falls in, the duration sum) to
+its worker process's sums, which are written every second (actors/telemetry_writer.py).
 Buckets are stored non-cumulative (one HINCRBY per observation) and summed at scrape time.
 """
 
@@ -49,11 +49,18 @@ def metrics_key(prefix: str) -> str:
     return f"{prefix}:metrics"
 
 
-def stage_increments(stage: str, outcome: str, seconds: float | None
-                     ) -> list[tuple[str, int | float]]:
-    """A stage end's increments (field -> amount): its outcome count, the histogram bucket its
-    duration falls in and the duration sum; retries and cancels also get their own counter."""
-    out: list[tuple[str, int | float]] = [(f"stage_runs|{stage}|{outcome}", 1)]
+Increments = list[tuple[str, int | float]]  # (field, amount): what a write adds
+
+
+def counter(metric: str, *labels: str, n: int = 1) -> Increments:
+    assert metric in COUNTERS and len(labels) == len(COUNTERS[metric][1])
+    return [("|".join((metric, *labels)), n)]
+
+
+def stage_increments(stage: str, outcome: str, seconds: float | None) -> Increments:
+    """A stage end's increments: its outcome count, the histogram bucket its duration falls in
+    and the duration sum; retries and cancels also get their own counter."""
+    out: Increments = [(f"stage_runs|{stage}|{outcome}", 1)]
     if outcome in _OUTCOME_COUNTERS:
         out.append((f"{_OUTCOME_COUNTERS[outcome]}|{stage}", 1))
     if seconds is not None:
@@ -68,8 +75,8 @@ class Telemetry:
         self.key = metrics_key(prefix)
 
     def count(self, metric: str, *labels: str, n: int = 1) -> None:
-        assert metric in COUNTERS and len(labels) == len(COUNTERS[metric][1])
-        self.redis.hincrby(self.key, "|".join((metric, *labels)), n)
+        [(name, amount)] = counter(metric, *labels, n=n)
+        self.redis.hincrby(self.key, name, amount)
 
     def count_many(self, metric: str, counts: dict[str, int]) -> None:
         """Several single-label increments in one round trip (e.g. reaped sandboxes by reason)."""

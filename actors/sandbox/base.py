@@ -50,6 +50,10 @@ class Sandbox(Protocol):
 
     def preview_url(self, port: int) -> str: ...
 
+    def probe(self, url: str) -> int:
+        """The HTTP status of GET `url` on the sandbox's app (its health check); raises one of
+        `probe.PROBE_ERRORS` while nothing answers yet."""
+
     def kill(self) -> bool:
         """End every process of the sandbox and drop it. False when it was already gone."""
 

@@ -18,6 +18,7 @@ from domain.logs import get_logger
 from .base import MAX_OUTPUT, CancelCheck, CommandResult, asks_cancel
 from .e2b_errors import mapped
 from .paths import MAX_LISTED, SKIP_DIRS, remote_path
+from .probe import http_status
 from .registry import SandboxRecord, SandboxRegistry
 
 log = get_logger("kiln.sandbox")
@@ -91,6 +92,9 @@ class E2BSandbox:
 
     def preview_url(self, port: int) -> str:
         return f"https://{self._sbx.get_host(int(port))}"
+
+    def probe(self, url: str) -> int:
+        return http_status(url)
 
     def extend(self, timeout_s: int) -> None:
         with mapped("set_timeout"):

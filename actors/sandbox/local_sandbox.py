@@ -19,6 +19,7 @@ from domain.logs import get_logger
 from . import isolation, paths, procs
 from .base import MAX_OUTPUT, CancelCheck, CommandResult, asks_cancel
 from .output import Tail
+from .probe import http_status
 from .registry import SandboxRegistry
 
 log = get_logger("kiln.sandbox")
@@ -108,6 +109,9 @@ class LocalSandbox:
 
     def preview_url(self, port: int) -> str:
         return f"http://127.0.0.1:{int(port)}"
+
+    def probe(self, url: str) -> int:
+        return http_status(url)
 
     def kill(self) -> bool:
         return destroy(self.directory, self.id, self._registry)

@@ -5,8 +5,10 @@
 -- The message that entered a stage holds it: only a redelivery of that same message (a crash,
 -- a retry) resumes it; any other message for the stage is a duplicate and is dropped.
 -- Returns {outcome, status, job JSON, files JSON}: the job's fields (and files) as one JSON
--- array [k1, v1, ...] each, which is far cheaper to parse than a long multi-bulk reply;
--- outcome is one of entered | resumed | duplicate | cancelled | exhausted | missing.
+-- object each, which is far cheaper to parse than a long multi-bulk reply; outcome is one of
+-- entered | resumed | duplicate | cancelled | exhausted | missing.
+-- The job is read once (HGETALL) and returned as it is after this script's own writes: every
+-- command inside a script costs the server about as much as a small round trip.
 PREFIX, NOW, MAXLEN = ARGV[1], ARGV[2], ARGV[3]
 STAGE_DEADLINE = tonumber(ARGV[4]); if STAGE_DEADLINE == 0 then STAGE_DEADLINE = nil end
 local job, events = KEYS[1], KEYS[2]
@@ -14,29 +16,35 @@ local job_id, stage = ARGV[5], ARGV[6]
 local attempt, iteration, max_deliveries = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local message_id = ARGV[10]
 
-local function entry(outcome, cur)
+local raw = redis.call('HGETALL', job)
+if #raw == 0 then return {'missing', ''} end
+local h = {}
+for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+local cur = h['status']
+
+local function entry(outcome)
   local files = '[]'
   if ARGV[11] == '1' and KEYS[4] then files = cjson.encode(redis.call('HGETALL', KEYS[4])) end
-  return {outcome, cur, cjson.encode(redis.call('HGETALL', job)), files}
+  return {outcome, cur, cjson.encode(h), files}
 end
-local h = redis.call('HMGET', job, 'status', 'attempt', 'iteration', 'holder')
-local cur = h[1]
-if not cur then return {'missing', ''} end
-if redis.call('EXISTS', KEYS[3]) == 1 then return {'cancelled', cur} end
-if tonumber(h[2]) ~= attempt then return {'duplicate', cur} end
-local job_iteration = tonumber(h[3])
+-- The cancel flag (KEYS[3]) is set in the same script as this field (store.cancel).
+if h['cancelled'] == '1' then return {'cancelled', cur} end
+if tonumber(h['attempt']) ~= attempt then return {'duplicate', cur} end
+local job_iteration = tonumber(h['iteration'])
 if cur == stage then
-  if job_iteration ~= iteration or h[4] ~= message_id then return {'duplicate', cur} end
+  if job_iteration ~= iteration or h['holder'] ~= message_id then return {'duplicate', cur} end
   -- The same stage again: a redelivery after a crash (or a retry). Count it.
   local n = redis.call('HINCRBY', job, 'deliveries', 1)
-  redis.call('HINCRBY', job, 'redeliveries', 1)
+  h['deliveries'] = tostring(n)
+  h['redeliveries'] = tostring(redis.call('HINCRBY', job, 'redeliveries', 1))
   if n > max_deliveries then return {'exhausted', cur} end
-  return entry('resumed', cur)
+  return entry('resumed')
 end
-if not (ALLOWED[cur] and ALLOWED[cur][stage]) then return {'duplicate', cur} end
+if not allowed(cur, stage) then return {'duplicate', cur} end
 local wanted = job_iteration
 if cur == 'checks' and stage == 'scaffold' then wanted = job_iteration + 1 end
 if iteration ~= wanted then return {'duplicate', cur} end
-apply(job, events, job_id, cur, stage,
+local _, set = apply(job, events, job_id, cur, stage,
   {'iteration', tostring(iteration), 'deliveries', '1', 'holder', message_id})
-return entry('entered', cur)
+for i = 1, #set, 2 do h[set[i]] = set[i + 1] end
+return entry('entered')

@@ -4,7 +4,7 @@ PREFIX = ARGV[1]
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', k_live(), 0, -1)) do
   local h = redis.call('HMGET', k_job(id), 'status', 'user_id', 'project_id')
-  if not h[1] or TERMINAL[h[1]] then
+  if not h[1] or terminal(h[1]) then
     redis.call('ZREM', k_live(), id)
     if h[2] then redis.call('SREM', PREFIX .. ':live:user:' .. h[2], id) end
     if h[3] then redis.call('SREM', PREFIX .. ':live:project:' .. h[3], id) end

@@ -9,7 +9,7 @@ local h = redis.call('HMGET', job, 'status', 'stage_started_at', 'attempt', 'ite
   'redrives')
 if h[1] ~= ARGV[6] or h[2] ~= ARGV[7] then
   -- It moved on (or vanished): drop it from the index unless it is still active elsewhere.
-  if not h[1] or TERMINAL[h[1]] then redis.call('ZREM', PREFIX .. ':active', ARGV[5]) end
+  if not h[1] or terminal(h[1]) then redis.call('ZREM', PREFIX .. ':active', ARGV[5]) end
   return {'moved'}
 end
 local redrives = tonumber(h[5] or '0')

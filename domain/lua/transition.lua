@@ -6,7 +6,7 @@ local job_id, expected, to, cancel = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return {'missing'} end
 if expected ~= '' and cur ~= expected then return {'conflict', cur} end
-if not (ALLOWED[cur] and ALLOWED[cur][to]) then return {'illegal', cur} end
+if not allowed(cur, to) then return {'illegal', cur} end
 local fields = {}
 for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
 if cancel == '1' then redis.call('SET', KEYS[3], '1', 'EX', 604800) end

@@ -1,10 +1,18 @@
 -- Shared by every job-state script. The transition table is generated from domain/status.py
--- and prepended as ALLOWED = {from = {to = true}} and TERMINAL = {status = true}.
+-- and prepended as two strings: TRANSITIONS = '|from>to|...|' and TERMINALS = '|status|...|'.
 --
 -- KEYS[1] job hash, KEYS[2] event stream, KEYS[3] cancel flag.
 -- PREFIX, NOW, MAXLEN and STAGE_DEADLINE are set by each script before calling apply().
 
 local PREFIX, NOW, MAXLEN, STAGE_DEADLINE
+
+local function allowed(from, to)
+  return string.find(TRANSITIONS, '|' .. from .. '>' .. to .. '|', 1, true) ~= nil
+end
+
+local function terminal(status)
+  return string.find(TERMINALS, '|' .. status .. '|', 1, true) ~= nil
+end
 
 local function live_keys(job)
   local ids = redis.call('HMGET', job, 'user_id', 'project_id')
@@ -13,7 +21,8 @@ local function live_keys(job)
 end
 
 -- Write status + timestamps + fields, append the event, keep the indexes right.
--- `fields` is a flat list {k1, v1, k2, v2, ...}. Returns the event id.
+-- `fields` is a flat list {k1, v1, k2, v2, ...}. Returns the event id and the flat list of
+-- what it wrote to the job (so a caller holding the job's fields can bring them up to date).
 local function apply(job, events, job_id, cur, to, fields)
   local set = {'status', to, 'updated_at', NOW, to .. '_at', NOW, 'stage_started_at', NOW}
   local ev = {'type', 'status', 'status', to, 'from', cur, 'at', NOW}
@@ -25,7 +34,8 @@ local function apply(job, events, job_id, cur, to, fields)
     set[#set + 1] = 'failed_stage'; set[#set + 1] = cur
     ev[#ev + 1] = 'failed_stage'; ev[#ev + 1] = cur
   end
-  local g, u, p, project_id = live_keys(job)
+  local g, u, p, project_id
+  if terminal(to) then g, u, p, project_id = live_keys(job) end  -- a stage entry needs none
   if to == 'ready' then
     local n = redis.call('INCR', PREFIX .. ':project:' .. project_id .. ':build_seq')
     local version = 'build_v0_' .. n
@@ -33,7 +43,7 @@ local function apply(job, events, job_id, cur, to, fields)
     ev[#ev + 1] = 'build_version'; ev[#ev + 1] = version
   end
   redis.call('HSET', job, unpack(set))
-  if TERMINAL[to] then
+  if terminal(to) then
     -- Every terminal path frees the job's capacity slots and leaves the watchdog's index.
     redis.call('ZREM', g, job_id)
     redis.call('SREM', u, job_id)
@@ -43,5 +53,5 @@ local function apply(job, events, job_id, cur, to, fields)
   elseif STAGE_DEADLINE then
     redis.call('ZADD', PREFIX .. ':active', tonumber(NOW) + STAGE_DEADLINE, job_id)
   end
-  return redis.call('XADD', events, 'MAXLEN', '~', MAXLEN, '*', unpack(ev))
+  return redis.call('XADD', events, 'MAXLEN', '~', MAXLEN, '*', unpack(ev)), set
 end

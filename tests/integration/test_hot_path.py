@@ -1,9 +1,12 @@
 """The stage hot path's round-trip savings keep their contracts: files come with the entry,
-stage-end metrics reach Redis off the worker thread."""
+stage-end metrics reach Redis off the worker thread, summed."""
+
+import pytest
 
 from actors.telemetry_writer import TelemetryWriter
+from domain.redis_client import connect
 from domain.status import Status
-from domain.telemetry import Telemetry
+from domain.telemetry import Telemetry, counter, stage_increments
 
 
 def test_enter_returns_the_files_only_when_asked(store, project):
@@ -20,13 +23,27 @@ def test_enter_returns_the_files_only_when_asked(store, project):
     assert again.outcome == "resumed" and again.files == {"kiln.json": "{}", "a/ü.py": "ü"}
 
 
-def test_queued_metrics_land_in_one_pipeline(r):
-    writer = TelemetryWriter()
+def test_stage_metrics_are_summed_in_memory_and_written_together(r):
+    writer = TelemetryWriter(interval_s=3600)  # only flush() writes: nothing lands before it
     for _ in range(3):
-        writer.put(r, "kiln", lambda t: t.stage_finished("deps", "done", 0.2))
-    writer.put(r, "kiln", lambda t: t.count("stage_cancels", "code"))
+        writer.add(r, "kiln", stage_increments("deps", "done", 0.2))
+    writer.add(r, "kiln", counter("stage_cancels", "code"))
+    assert not r.exists("kiln:metrics")
     assert writer.flush(5)
     snap = Telemetry(r, "kiln").snapshot()
     assert snap.counters["stage_runs"][("deps", "done")] == 3
     assert snap.counters["stage_cancels"][("code",)] == 1
     assert dict(snap.histograms["deps"][0])["0.25"] == 3
+    assert snap.histograms["deps"][1] == pytest.approx(0.6)
+    writer.add(r, "kiln", counter("stage_cancels", "code"))  # the next flush adds, not sets
+    assert writer.flush(5)
+    assert Telemetry(r, "kiln").snapshot().counters["stage_cancels"][("code",)] == 2
+
+
+def test_sums_a_failed_write_kept_are_written_next_time(r, redis_url):
+    writer = TelemetryWriter(interval_s=3600)
+    down = connect("redis://127.0.0.1:1/0")  # nothing listens there
+    writer.add(down, "kiln", counter("stage_cancels", "deps"))
+    assert writer.flush(5)  # the write failed and was kept, not lost
+    pending = writer._sums[(id(down), "kiln")][1]
+    assert pending == {"stage_cancels|deps": 1}

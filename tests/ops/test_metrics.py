@@ -56,7 +56,10 @@ def test_a_build_with_a_retry_moves_the_worker_metrics(pipeline, scrape):
     pipeline.use(generator=FlakyOnce())
     job = pipeline.wait_terminal(pipeline.start("a todo app"))
     assert job.status == Status.READY, job.error_detail
-    after = scrape()
+    # Workers sum their metrics and write them every second.
+    after = wait_for(lambda: (m := scrape()) and value(m, "kiln_stage_runs_total",
+                                                       stage="checks", outcome="done") and m,
+                     10, message="the workers' metrics to be written")
     for stage in ("starting", "scaffold", "deps", "checks"):
         assert value(after, "kiln_stage_runs_total", stage=stage, outcome="done") == 1
         assert value(after, "kiln_stage_run_seconds_count", stage=stage) == 1

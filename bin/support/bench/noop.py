@@ -2,14 +2,12 @@
 every stage still enters with its one Redis round trip, runs its (empty) work and sends the
 next message. Workers load them with KILN_SANDBOX / KILN_GENERATOR = "bin.support.bench.noop:…".
 
-The preview answers at KILN_BENCH_PREVIEW_URL (a stub server the benchmark runs), because the
-checks stage polls the app's health before READY.
+The no-op app is up at once: the checks stage's health probe answers 200 without a request.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import uuid
 from typing import Any
@@ -43,7 +41,10 @@ class NoopSandbox:
         return 0
 
     def preview_url(self, port: int) -> str:
-        return os.environ.get("KILN_BENCH_PREVIEW_URL", "http://127.0.0.1:9/")
+        return "http://127.0.0.1:9/"
+
+    def probe(self, url: str) -> int:
+        return 200
 
     def kill(self) -> bool:
         return True

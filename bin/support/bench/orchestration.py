@@ -8,7 +8,6 @@ MONITORed burst). For Kiln also the idle start-request-to-`starting` latency (we
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -78,22 +77,10 @@ def round_trips(driver: Any, url: str, n: int) -> dict[str, Any]:
                                    for k, v in counter.by_command.most_common(30)}}
 
 
-def preview_stub(procs: common.Processes, env: dict[str, str]) -> str:
-    """The no-op sandbox's app, which the checks stage polls before READY."""
-    port = common.free_port()
-    log = procs.spawn("preview", [sys.executable, "-m", "bin.support.bench.preview_stub",
-                                  str(port)], env)
-    common.wait_for(lambda: "preview stub on" in log.read_text(), 10, "preview stub",
-                    procs.children[-1][0])
-    return f"http://127.0.0.1:{port}/"
-
-
 def side(driver: Any, url: str, wd: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     common.fresh(url)
     env = common.base_env(url, wd, **driver.env())
     with common.Processes(wd) as procs:
-        if isinstance(driver, KilnDriver):
-            env["KILN_BENCH_PREVIEW_URL"] = preview_stub(procs, env)
         procs.workers(driver.module, env, cfg["processes"], cfg["threads"])
         master = procs.children[-1][0].pid
         time.sleep(1.0)  # let every consumer settle into its idle poll

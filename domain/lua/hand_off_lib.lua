@@ -1,0 +1,38 @@
+-- The start both hand-off scripts share (hand_off.lua, hand_off_ready.lua): does this run still
+-- hold the stage; the acknowledgement of its message; the stage's files.
+-- KEYS: 1 job, 2 events, 3 files, 4 sandbox registry, 5 queue (list of message ids),
+--       6 queue messages (id -> data), 7 this worker's unacked set.
+-- ARGV: 5 job_id, 6 stage, 7 holder (the id of the message that entered the stage), 8 writes
+--       JSON {fields = {k, v, ...}, files = {path = text} | absent, claim = {seen, new} |
+--       absent, ready = {...} | absent}, 9 message id to acknowledge ('' for none).
+
+local function ack()
+  if ARGV[9] ~= '' and redis.call('SREM', KEYS[7], ARGV[9]) > 0 then
+    redis.call('HDEL', KEYS[6], ARGV[9])
+  end
+end
+
+-- Returns a reply to end with when this run no longer holds the stage; otherwise nil, the
+-- job's fields {status, holder, handed_off, sandbox_id, cancelled, starting_at, created_at},
+-- the writes, the fields that mark the hand-off on the job, and the job's sandbox after it.
+local function begin()
+  local h = redis.call('HMGET', KEYS[1], 'status', 'holder', 'handed_off', 'sandbox_id',
+                       'cancelled', 'starting_at', 'created_at')
+  local cur, sandbox, holder = h[1], h[4] or '', ARGV[7]
+  if not cur then return {'missing', '', ''} end
+  if h[5] == '1' then return {'cancelled', cur, sandbox} end  -- set with the cancel flag
+  if cur ~= ARGV[6] or (h[2] or '') ~= holder then return {'moved', cur, sandbox} end
+  local mark = ARGV[6] .. ':' .. holder
+  if h[3] == mark then ack(); return {'twin', cur, sandbox} end
+  local w = cjson.decode(ARGV[8])
+  local own = {'handed_off', mark}  -- on the record only: clients never see it
+  if w.claim and sandbox == w.claim[1] then
+    sandbox = w.claim[2]
+    own[3], own[4] = 'sandbox_id', sandbox
+  end
+  if w.files then
+    redis.call('DEL', KEYS[3])
+    for path, text in pairs(w.files) do redis.call('HSET', KEYS[3], path, text) end
+  end
+  return nil, h, w, own, sandbox
+end
