@@ -18,7 +18,7 @@ import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import compute_backoff
+from dramatiq.common import compute_backoff, current_millis
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message, get_encoder
 from dramatiq.middleware import (
@@ -30,6 +30,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from domain.direct_script import DirectScript
 from domain.handoff import Delivery
 from domain.messages import QUEUE
 from domain.settings import Settings
@@ -121,6 +122,7 @@ class KilnRedisBroker(RedisBroker):
 
     def __init__(self, *args: object, idle_poll_ms: int = 100, **kwargs: object) -> None:
         self._hooks: dict[str, list[Callable[..., None]]] = {}
+        self._direct_dispatch: DirectScript | None = None
         super().__init__(*args, **kwargs)
         self.idle_poll_ms = idle_poll_ms
         self._consumers: dict[str, weakref.WeakSet[_KilnConsumer]] = {}
@@ -157,6 +159,20 @@ class KilnRedisBroker(RedisBroker):
             except Exception:
                 self.logger.critical("Unexpected failure in after_%s of %r.", signal,
                                      hook.__self__, exc_info=True)
+
+    def _dispatch(self, command: str) -> Callable[..., Any]:
+        # Dramatiq's dispatch script (fetch, ack, enqueue ...) on the thread's own connection.
+        if self._direct_dispatch is None:
+            self._direct_dispatch = DirectScript(self.client, self.scripts["dispatch"].script)
+        dispatch, keys = self._direct_dispatch, [self.namespace]
+
+        def do_dispatch(queue_name: str, *args: Any) -> Any:
+            return dispatch(keys, [command, current_millis(), queue_name, self.broker_id,
+                                   self.heartbeat_timeout, self.dead_message_ttl,
+                                   self._should_do_maintenance(command),
+                                   self._max_unpack_size(), *args])
+
+        return do_dispatch
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.capacity import Capacity
+from domain.direct_script import DirectScript
 from domain.status import Status
 from domain.store import JobStore, _flat, _lua_prelude
 
@@ -60,10 +61,10 @@ class HandOff:
         lib = (_LUA / "hand_off_lib.lua").read_text() + "\n"
         # The common hand-off carries no transition table or capacity library: a script's top
         # level runs on every call. Only READY transitions and admits.
-        self._next = store.redis.register_script(lib + (_LUA / "hand_off.lua").read_text())
+        self._next = DirectScript(store.redis, lib + (_LUA / "hand_off.lua").read_text())
         ready = (_lua_prelude() + "\n" + (_LUA / "capacity_lib.lua").read_text() + "\n" + lib
                  + (_LUA / "hand_off_ready.lua").read_text())
-        self._ready = store.redis.register_script(ready)
+        self._ready = DirectScript(store.redis, ready)
 
     def next_stage(self, job_id: str, stage: Status, holder: str, writes: Writes,
                    delivery: Delivery) -> HandOffResult:

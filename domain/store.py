@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from domain.clock import Clock
+from domain.direct_script import DirectScript
 from domain.job import Job
 from domain.keys import Keys
 from domain.status import TERMINAL, TRANSITIONS, Status
@@ -80,7 +81,7 @@ class JobStore:
         self.event_maxlen = event_maxlen
         self.stage_deadline_s = stage_deadline_s
         self._transition = client.register_script(_script("transition"))
-        self._enter = client.register_script(_script("enter_stage"))
+        self._enter = DirectScript(client, _script("enter_stage"))  # every stage, twice
         self._reopen = client.register_script(_script("reopen"))
         self._update = client.register_script((_LUA / "update.lua").read_text())
         self._redrive = client.register_script(_script("redrive"))
