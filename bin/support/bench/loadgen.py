@@ -2,7 +2,8 @@
 does not share an event loop with the server it measures.
 
 `python -m bin.support.bench.loadgen URL --clients C --seconds S [--interval I] [--header K:V]`
-prints one JSON line: requests, errors, seconds, requests_per_s, latency p50/p99 (ms).
+prints one JSON line: requests, errors, seconds, requests_per_s, latency p50/p99 (ms); with
+`--raw`, every latency too.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ async def _client(host: str, port: int, request: bytes, stop_at: float, budget: 
 
 
 async def run(url: str, clients: int, seconds: float, headers: list[str],
-              max_requests: int, interval: float = 0.0) -> dict[str, object]:
+              max_requests: int, interval: float = 0.0, raw: bool = False) -> dict[str, object]:
     parts = urlsplit(url)
     extra = "".join(f"{h.split(':', 1)[0]}: {h.split(':', 1)[1].strip()}\r\n" for h in headers)
     request = (f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n{extra}\r\n"
@@ -63,9 +64,13 @@ async def run(url: str, clients: int, seconds: float, headers: list[str],
         _client(parts.hostname or "127.0.0.1", parts.port or 80, request, started + seconds,
                 budget, latencies, errors, interval) for _ in range(clients)))
     elapsed = time.perf_counter() - started
-    return {"clients": clients, "interval_s": interval, "requests": len(latencies), "errors": errors[0],
-            "seconds": round(elapsed, 2), "requests_per_s": round(len(latencies) / elapsed, 1),
-            "latency_ms": summary_ms(latencies)}
+    out: dict[str, object] = {
+        "clients": clients, "interval_s": interval, "requests": len(latencies),
+        "errors": errors[0], "seconds": round(elapsed, 2),
+        "requests_per_s": round(len(latencies) / elapsed, 1), "latency_ms": summary_ms(latencies)}
+    if raw:  # every latency, for percentiles over several runs
+        out["latencies_s"] = [round(s, 6) for s in latencies]
+    return out
 
 
 def main() -> None:
@@ -77,6 +82,7 @@ def main() -> None:
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--interval", type=float, default=0.0,
                         help="seconds between one client's requests (0: back to back)")
+    parser.add_argument("--raw", action="store_true", help="also print every latency (s)")
     args = parser.parse_args()
     try:
         import uvloop
@@ -85,7 +91,7 @@ def main() -> None:
     except ImportError:
         pass
     print(json.dumps(asyncio.run(run(args.url, args.clients, args.seconds, args.header,
-                                     args.max, args.interval))))
+                                     args.max, args.interval, args.raw))))
 
 
 if __name__ == "__main__":
