@@ -126,6 +126,9 @@ class KilnRedisBroker(RedisBroker):
         super().__init__(*args, **kwargs)
         self.idle_poll_ms = idle_poll_ms
         self._consumers: dict[str, weakref.WeakSet[_KilnConsumer]] = {}
+        # A snapshot of each queue's consumers for wake_consumers (once per stage): iterating
+        # a WeakSet costs more than the rest of it.
+        self._wakeable: dict[str, tuple[weakref.ref[_KilnConsumer], ...]] = {}
 
     # Dramatiq calls every middleware's hook for every signal, no-ops included (about 30 calls
     # per message); these call only the hooks a middleware implements, in Dramatiq's order.
@@ -181,6 +184,7 @@ class KilnRedisBroker(RedisBroker):
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> _RedisConsumer:
         consumer = super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
         self._consumers.setdefault(queue_name, weakref.WeakSet()).add(consumer)
+        self._wakeable[queue_name] = tuple(weakref.ref(c) for c in self._consumers[queue_name])
         return consumer
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
@@ -191,10 +195,11 @@ class KilnRedisBroker(RedisBroker):
 
     def wake_consumers(self, queue_name: str) -> None:
         """A message was put on `queue_name` from this process: idle consumers fetch now."""
-        for consumer in list(self._consumers.get(queue_name, ())):
+        for ref in self._wakeable.get(queue_name, ()):
             # Only a consumer waiting for messages (not one waiting for free worker threads),
             # and only once: set() always notifies, a syscall and a thread switch each time.
-            if consumer.idle and not consumer.wake.is_set():
+            consumer = ref()
+            if consumer is not None and consumer.idle and not consumer.wake.is_set():
                 consumer.wake.set()
 
     def delivery(self, current: MessageProxy | None, send: dramatiq.Message | None) -> Delivery:
@@ -212,9 +217,11 @@ class KilnRedisBroker(RedisBroker):
             # A new message's own id is unique: it serves as its Redis id too (Dramatiq gives
             # a re-enqueued copy, e.g. a retry, a fresh one).
             send_id = send.message_id
-            data = send.asdict()
-            data["options"] = {**data["options"], "redis_message_id": send_id}
-            send_data = get_encoder().encode(data).decode()
+            send_data = get_encoder().encode({
+                "queue_name": send.queue_name, "actor_name": send.actor_name,
+                "args": send.args, "kwargs": send.kwargs,
+                "options": {**send.options, "redis_message_id": send_id},
+                "message_id": send_id, "message_timestamp": send.message_timestamp}).decode()
         return Delivery(queue=full, messages=f"{full}.msgs",
                         unacked=f"{self.namespace}:__acks__.{self.broker_id}.{queue}",
                         ack_id=ack_id, send_id=send_id, send_data=send_data)

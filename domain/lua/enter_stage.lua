@@ -44,7 +44,7 @@ if not allowed(cur, stage) then return {'duplicate', cur} end
 local wanted = job_iteration
 if cur == 'checks' and stage == 'scaffold' then wanted = job_iteration + 1 end
 if iteration ~= wanted then return {'duplicate', cur} end
-local _, set = apply(job, events, job_id, cur, stage,
-  {'iteration', tostring(iteration), 'deliveries', '1', 'holder', message_id})
+local _, set = apply(job, events, job_id, cur, stage, {'iteration', tostring(iteration)},
+  {'deliveries', '1', 'holder', message_id})
 for i = 1, #set, 2 do h[set[i]] = set[i + 1] end
 return entry('entered')

@@ -21,14 +21,19 @@ local function live_keys(job)
 end
 
 -- Write status + timestamps + fields, append the event, keep the indexes right.
--- `fields` is a flat list {k1, v1, k2, v2, ...}. Returns the event id and the flat list of
--- what it wrote to the job (so a caller holding the job's fields can bring them up to date).
-local function apply(job, events, job_id, cur, to, fields)
+-- `fields` is a flat list {k1, v1, k2, v2, ...} written to the job and the event; `quiet`
+-- (optional) the same, written to the job only (bookkeeping clients have no use for).
+-- Returns the event id and the flat list of what it wrote to the job (so a caller holding
+-- the job's fields can bring them up to date).
+local function apply(job, events, job_id, cur, to, fields, quiet)
   local set = {'status', to, 'updated_at', NOW, to .. '_at', NOW, 'stage_started_at', NOW}
   local ev = {'type', 'status', 'status', to, 'from', cur, 'at', NOW}
   for i = 1, #fields, 2 do
     set[#set + 1] = fields[i]; set[#set + 1] = fields[i + 1]
     ev[#ev + 1] = fields[i]; ev[#ev + 1] = fields[i + 1]
+  end
+  for i = 1, #(quiet or {}), 2 do
+    set[#set + 1] = quiet[i]; set[#set + 1] = quiet[i + 1]
   end
   if to == 'failed' then
     set[#set + 1] = 'failed_stage'; set[#set + 1] = cur
