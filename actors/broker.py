@@ -9,18 +9,15 @@ deliveries are counted, so that costs time, not correctness.
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
-import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import compute_backoff, current_millis
-from dramatiq.errors import ConnectionClosed
-from dramatiq.message import Message, get_encoder
+from dramatiq.common import current_millis
+from dramatiq.message import get_encoder
 from dramatiq.middleware import (
     CurrentMessage,
     Middleware,
@@ -30,91 +27,16 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from actors.consumer import KilnConsumer
 from domain.direct_script import DirectScript
 from domain.handoff import Delivery
 from domain.messages import QUEUE
 from domain.settings import Settings
 
-HANDED_OFF = "kiln_handed_off"
-
-
-class _KilnConsumer(_RedisConsumer):
-    """Dramatiq's Redis consumer with two waits that end early:
-
-    - while the prefetched messages are still being worked on, it waits for worker threads to
-      finish them (Dramatiq counts "prefetch full" as an empty poll and backs off 5, 10, 20 ...
-      ms while worker threads sit idle). Under load (the last fetch filled every free slot) it
-      fetches once half the prefetch is free, a batch per round trip; otherwise as soon as one
-      slot is;
-    - while the queue is empty, its back-off ends as soon as this process sends a message to
-      the queue (a stage sending the next stage's message): the worker that just freed a
-      thread takes it at once instead of after its poll interval.
-    """
-
-    def __init__(self, *args: object) -> None:
-        super().__init__(*args)
-        self.wake = threading.Event()
-        self.busy = False  # the last fetch filled every free slot: the queue has more
-        self.idle = False  # the last fetch found the queue empty: a send here should wake it
-
-    @property
-    def fetch_at(self) -> int:
-        """Fetch when at most this many messages are outstanding."""
-        return self.prefetch // 2 if self.busy else self.prefetch - 1
-
-    def _freed(self) -> None:
-        # Event.set() notifies even when nobody waits: a syscall per message otherwise.
-        if self.outstanding_message_count <= self.fetch_at and not self.wake.is_set():
-            self.wake.set()
-
-    def ack(self, message: dramatiq.Message) -> None:
-        try:
-            if getattr(message, HANDED_OFF, False):  # the stage's hand-off acknowledged it
-                self.queued_message_ids.discard(message.message_id)
-            else:
-                super().ack(message)
-        finally:
-            self._freed()
-
-    def nack(self, message: dramatiq.Message) -> None:
-        try:
-            super().nack(message)
-        finally:
-            self._freed()
-
-    def __next__(self) -> MessageProxy | None:
-        # Dramatiq's _RedisConsumer.__next__ with the two waits above.
-        try:
-            while True:
-                if self.message_cache:
-                    data = self.message_cache.pop(0)
-                    if data is None:
-                        continue
-                    self.misses = 0
-                    message = Message.decode(data)
-                    self.queued_message_ids.add(message.message_id)
-                    return MessageProxy(message)
-                self.wake.clear()
-                if self.outstanding_message_count > self.fetch_at:
-                    self.wake.wait(self.timeout / 1000)  # until worker threads free slots
-                    return None
-                wanted = self.prefetch - self.outstanding_message_count
-                self.message_cache = self.broker.do_fetch(self.queue_name, wanted)
-                self.busy = len(self.message_cache) >= wanted
-                self.idle = not self.message_cache
-                if not self.message_cache:
-                    self.misses, backoff_ms = compute_backoff(self.misses,
-                                                              max_backoff=self.timeout)
-                    if self.wake.wait(backoff_ms / 1000):
-                        self.misses = 0  # something was sent here: poll again at once
-                    return None
-        except redis.ConnectionError as e:
-            raise ConnectionClosed(e) from None
-
 
 class KilnRedisBroker(RedisBroker):
     """RedisBroker whose idle consumers poll at most every `idle_poll_ms` and wake at once for
-    a message this process sends to their queue (see _KilnConsumer).
+    a message this process sends to their queue (see actors/consumer.py).
 
     Dramatiq backs an idle consumer off up to its worker timeout (1 s), which puts several
     hundred ms between a start request and the first stage on a quiet system.
@@ -125,10 +47,10 @@ class KilnRedisBroker(RedisBroker):
         self._direct_dispatch: DirectScript | None = None
         super().__init__(*args, **kwargs)
         self.idle_poll_ms = idle_poll_ms
-        self._consumers: dict[str, weakref.WeakSet[_KilnConsumer]] = {}
+        self._consumers: dict[str, weakref.WeakSet[KilnConsumer]] = {}
         # A snapshot of each queue's consumers for wake_consumers (once per stage): iterating
         # a WeakSet costs more than the rest of it.
-        self._wakeable: dict[str, tuple[weakref.ref[_KilnConsumer], ...]] = {}
+        self._wakeable: dict[str, tuple[weakref.ref[KilnConsumer], ...]] = {}
 
     # Dramatiq calls every middleware's hook for every signal, no-ops included (about 30 calls
     # per message); these call only the hooks a middleware implements, in Dramatiq's order.
@@ -179,7 +101,7 @@ class KilnRedisBroker(RedisBroker):
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
-        return _KilnConsumer
+        return KilnConsumer
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> _RedisConsumer:
         consumer = super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
@@ -225,11 +147,6 @@ class KilnRedisBroker(RedisBroker):
         return Delivery(queue=full, messages=f"{full}.msgs",
                         unacked=f"{self.namespace}:__acks__.{self.broker_id}.{queue}",
                         ack_id=ack_id, send_id=send_id, send_data=send_data)
-
-
-def mark_handed_off(message: MessageProxy) -> None:
-    """The hand-off acknowledged `message`: its consumer must not acknowledge it again."""
-    setattr(message, HANDED_OFF, True)
 
 
 def make_broker(settings: Settings) -> KilnRedisBroker:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from dramatiq.middleware import CurrentMessage
 
 from actors import teardown
-from actors.broker import mark_handed_off
+from actors.consumer import mark_handed_off
 from actors.sandbox.base import Sandbox
 from domain.handoff import HandOffResult, Writes
 from domain.logs import get_logger

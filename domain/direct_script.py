@@ -6,15 +6,19 @@ itself: ~100 µs of CPU per round trip on a worker that makes two per stage. Her
 keeps one connection (made by the client's own pool, so the same URL, timeouts and decoding)
 and sends EVALSHA on it directly.
 
-Errors keep redis-py's meaning: a failed send is retried once on a fresh connection (the
-server never saw the command); a failed read raises ConnectionError, as the pooled call would
-once its retries are spent (the script may have run: every caller's script tells a repeat).
+Errors: a failed send is retried once on a fresh connection (the server never saw the
+command). A failed read raises ConnectionError and is not retried, since the script may have
+run; every caller's script tells a repeat (a resumed stage, a twin hand-off), and Kiln's stages
+treat the error as a Redis outage (outage.py). Over TCP a connection the server dropped (a
+restart) only shows on the read, so each thread sees that error once; a connection idle past
+the client's health-check interval is pinged before use, as the pooled call would.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,13 +29,14 @@ _local = threading.local()
 
 
 def _connection(client: redis.Redis) -> Any:
-    conns = getattr(_local, "conns", None)
-    if conns is None or _local.pid != os.getpid():  # a forked worker makes its own
-        conns = _local.conns = {}
+    # Keyed by the client itself, weakly: a client that goes away takes its connections along
+    # (redis-py closes a connection when it is collected).
+    if getattr(_local, "pid", None) != os.getpid():  # a forked worker makes its own
+        _local.conns = weakref.WeakKeyDictionary()
         _local.pid = os.getpid()
-    conn = conns.get(id(client))
+    conn = _local.conns.get(client)
     if conn is None:
-        conn = conns[id(client)] = client.connection_pool.make_connection()
+        conn = _local.conns[client] = client.connection_pool.make_connection()
     return conn
 
 

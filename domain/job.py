@@ -62,12 +62,13 @@ class Job:
         values: dict[str, Any] = {}
         timestamps: dict[str, float] = {}
         for key, value in raw.items():
+            if value == "":  # an empty field is a missing one
+                continue
             if key in _TIMESTAMPS:
                 timestamps[_TIMESTAMPS[key]] = float(value)
             kind = _KINDS.get(key)
-            if kind is None or value == "":
-                continue
-            values[key] = kind(value)
+            if kind is not None:
+                values[key] = kind(value)
         return cls(timestamps=timestamps, **values)
 
 

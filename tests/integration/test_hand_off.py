@@ -122,7 +122,8 @@ def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, handoff,
 def test_the_brokers_layout_round_trips_through_a_real_consumer(store, handoff, r, redis_url):
     """Dramatiq's own consumer fetches what a hand-off queued, and finds the message that ran
     the stage acknowledged (its consumer then skips its own ack)."""
-    from actors.broker import KilnRedisBroker, mark_handed_off
+    from actors.broker import KilnRedisBroker
+    from actors.consumer import mark_handed_off
     from domain.messages import QUEUE, stage_message
 
     broker = KilnRedisBroker(url=redis_url, middleware=[], namespace="kiln-test")

@@ -73,10 +73,6 @@ def test_empty_strings_are_missing_values():
     assert job.scheduled_for is None and job.sandbox_id is None and job.cancelled is False
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "domain/job.py Job.from_redis: the `<status>_at` branch runs float(value) before the "
-    "empty-string check, so {'code_at': ''} raises ValueError instead of being treated as "
-    "missing like every other field"))
 def test_an_empty_status_timestamp_is_missing():
     assert Job.from_redis({**BASE, "code_at": ""}).timestamps == {}
 
