@@ -172,13 +172,16 @@ def write_line(logger_name: str, event: str) -> None:
     _TIMESTAMP(None, "info", ed)
     line = _json_renderer(None, "info", _redact(None, "info", ed)) + "\n"
     handler = _line_handler
-    if handler is None:  # no stream handler of ours (a test runner's capture): stderr
-        sys.stderr.write(line)
-        sys.stderr.flush()
-        return
-    with handler.lock:  # the lock its other lines take: lines never interleave
-        handler.stream.write(line)
-        handler.stream.flush()
+    try:  # as a logging handler would, a log stream that fails never fails the caller
+        if handler is None:  # no stream handler of ours (a test runner's capture): stderr
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            return
+        with handler.lock:  # the lock its other lines take: lines never interleave
+            handler.stream.write(line)
+            handler.stream.flush()
+    except (OSError, ValueError):  # a closed or broken stream
+        pass
 
 
 def get_logger(name: str | None = None) -> Any:

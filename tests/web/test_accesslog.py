@@ -79,3 +79,10 @@ def test_the_text_is_uvicorns():
         scope["http_version"], 201)
     assert accesslog.line(scope, 201) == uvicorn_text.replace("t0k", "[redacted]")
     assert accesslog.line({**scope, "client": None}, 201).startswith(' - "GET ')
+
+
+def test_a_broken_log_stream_does_not_fail_the_request(api, monkeypatch, access_lines):
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(logs, "_line_handler", logging.StreamHandler(closed))
+    assert api.get("/healthz").status_code == 200
