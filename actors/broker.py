@@ -27,7 +27,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from actors.consumer import KilnConsumer
+from actors.consumer import Draining, KilnConsumer
 from domain.direct_script import DirectScript
 from domain.handoff import Delivery
 from domain.messages import QUEUE
@@ -154,7 +154,7 @@ def make_broker(settings: Settings) -> KilnRedisBroker:
     # pipelines): each one is called for every message.
     middleware = [
         TimeLimit(), ShutdownNotifications(), Retries(min_backoff=500, max_backoff=10_000),
-        CurrentMessage(),
+        CurrentMessage(), Draining(),
     ]
     broker = KilnRedisBroker(
         url=settings.redis_url,

@@ -3,6 +3,7 @@ and one that knows when a stage's hand-off already acknowledged a message."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import dramatiq
@@ -12,6 +13,7 @@ from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
+from dramatiq.middleware import Middleware
 
 HANDED_OFF = "kiln_handed_off"
 
@@ -63,6 +65,8 @@ class KilnConsumer(_RedisConsumer):
     def __next__(self) -> MessageProxy | None:
         # Dramatiq's _RedisConsumer.__next__ with the two waits above.
         try:
+            if getattr(self.broker, "draining", False):
+                return self._drain()
             while True:
                 if self.message_cache:
                     data = self.message_cache.pop(0)
@@ -88,6 +92,33 @@ class KilnConsumer(_RedisConsumer):
                     return None
         except redis.ConnectionError as e:
             raise ConnectionClosed(e) from None
+
+
+    def _drain(self) -> None:
+        # The worker is stopping: its threads finish their stages, and one idle in Dramatiq's
+        # work-queue wait would start any message handed to it. Take nothing new, but keep
+        # the heartbeat (a fetch of none) so this worker's unacked stages are not recovered
+        # from under it.
+        self.broker.do_fetch(self.queue_name, 0)
+        self.wake.wait(self.timeout / 1000)
+
+    def close(self) -> None:
+        # Prefetched, never handed out: back on the queue now, not after the heartbeat timeout.
+        cached = [Message.decode(data) for data in self.message_cache if data]
+        self.message_cache = []
+        with contextlib.suppress(redis.ConnectionError):  # else dead-worker recovery does
+            self.requeue(cached)
+        super().close()
+
+
+class Draining(Middleware):
+    """Marks the broker while its worker stops, for KilnConsumer (see _drain)."""
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        broker.draining = False  # type: ignore[attr-defined]
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        broker.draining = True  # type: ignore[attr-defined]
 
 
 def mark_handed_off(message: MessageProxy) -> None:

@@ -113,3 +113,22 @@ def test_a_handed_off_ack_frees_the_slot_and_leaves_redis_alone(broker, consumer
     assert rid not in r.smembers(_unacked(broker)) and not r.hexists(MESSAGES_KEY, rid)
     assert r.smembers(_unacked(broker)) == {handed_off.options["redis_message_id"]}
     assert consumer.outstanding_message_count == 0
+
+
+def test_a_stopping_worker_takes_nothing_new_but_keeps_its_heartbeat(broker, consumer, r):
+    from actors.consumer import Draining
+
+    _send(broker, 2)
+    first = _next(consumer)  # fetched with its sibling, which waits in the consumer's cache
+    assert first is not None and len(consumer.message_cache) == 1
+    Draining().before_worker_shutdown(broker, None)
+    r.zrem(f"{NS}:__heartbeats__", broker.broker_id)
+    _send(broker, 1)
+    # Idle worker threads would start anything handed out now: nothing is.
+    assert all(consumer.__next__() is None for _ in range(3))
+    assert r.llen(QUEUE_KEY) == 1 and len(consumer.message_cache) == 1
+    assert r.zscore(f"{NS}:__heartbeats__", broker.broker_id) is not None
+    consumer.close()  # the cached sibling goes back on the queue at once
+    assert r.llen(QUEUE_KEY) == 2 and r.scard(_unacked(broker)) == 1  # only `first` is held
+    Draining().before_worker_boot(broker, None)
+    assert not broker.draining
