@@ -49,7 +49,7 @@ class Pipeline:
 def pipeline(r, redis_url, tmp_path) -> Iterator[Pipeline]:
     global _booted
     import actors
-    from actors import context
+    from actors import context, telemetry_writer
 
     settings = dataclasses.replace(Settings.from_env(), redis_url=redis_url,
                                    sandbox_root=tmp_path / "sandboxes", preview_wait_s=10.0)
@@ -65,6 +65,9 @@ def pipeline(r, redis_url, tmp_path) -> Iterator[Pipeline]:
         yield pipe
     finally:
         worker.stop(timeout=10_000)
+        # Workers write their summed metrics once a second: this test's must land in its own
+        # database, not in the next test's after it has been flushed.
+        telemetry_writer.writer.flush()
         for record in pipe.svc.registry.all():
             pipe.svc.runtime.kill(record.sandbox_id)
         context.reset()
