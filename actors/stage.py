@@ -99,7 +99,7 @@ def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: 
         # A resume is worth a line; a normal entry is debug detail.
         (log.info if entry.outcome == "resumed" else log.debug)(
             "stage.entered", outcome=entry.outcome, iteration=iteration)
-        if entry.outcome == "resumed":  # rare (a crash, a shutdown, a retry): its own trip
+        if entry.outcome == "resumed":  # a crash, a shutdown or a retry brought it back
             _record(svc, counter("stage_redeliveries", stage.value))
         _do_work(svc, StageContext(job, stage, entry.outcome == "resumed", svc, entry.files),
                  work)
