@@ -87,8 +87,15 @@ def sandbox_env(sandbox_id: str, home: str, extra: dict[str, str] | None) -> dic
     return env
 
 
+# Run as root, bwrap keeps every capability inside the sandbox: code there could remount a
+# read-only bind read-write and write the host's /usr. No capability at all, in a user namespace
+# of its own that cannot create further namespaces (so none can be regained through one).
+NO_PRIVILEGE = ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+
+
 def bwrap_argv(workspace: Path, cwd_inside: str, *, die_with_parent: bool) -> list[str]:
-    argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--share-net", "--new-session"]
+    argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--share-net", "--new-session",
+            *NO_PRIVILEGE]
     if die_with_parent:
         argv.append("--die-with-parent")
     argv += ["--ro-bind", "/usr", "/usr"]
