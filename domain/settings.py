@@ -27,6 +27,10 @@ def _str(name: str, default: str) -> str:
     return raw if raw not in (None, "") else default
 
 
+class ConfigError(ValueError):
+    """A setting a process cannot run with; the message says which and what to do."""
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -34,7 +38,7 @@ class Settings:
     sandbox: str = "local"  # local | e2b
     generator: str = "template"  # template | anthropic
     sandbox_root: Path = field(default_factory=lambda: Path(".kiln/sandboxes").resolve())
-    jwt_secret: str = "kiln-local-development-secret-change-me"
+    jwt_secret: str = ""  # required by the web app (web/auth.py: check_secret)
     preview_ttl_s: int = 3600
     # Dramatiq broker crash recovery (see README "Crash recovery"): lower = faster recovery of a
     # dead worker's messages, but a frozen-yet-alive worker loses its messages sooner.

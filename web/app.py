@@ -19,9 +19,10 @@ from domain.gate_store import GateStore
 from domain.logs import configure_logging, writes_json
 from domain.messages import sender_broker
 from domain.redis_client import connect
-from domain.settings import Settings
+from domain.settings import ConfigError, Settings
 from domain.store import JobStore
 from web import accesslog, openapi
+from web.auth import check_secret
 from web.errors import EXCEPTION_HANDLERS
 from web.hub import StreamHub
 from web.idempotency import Idempotency
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
                capacity: Any = None, clock: Clock | None = None, broker: Any = None,
                sse_ping_s: float = 15.0) -> Starlette:
     settings = settings or Settings.from_env()
+    check_secret(settings.jwt_secret)  # before anything connects or listens
     configure_logging(settings.log_format)
     accesslog.install()
     clock = clock or (store.clock if store else Clock())
@@ -126,5 +128,8 @@ def __getattr__(name: str) -> Starlette:
     if name != "app":
         raise AttributeError(name)
     if _app is None:
-        _app = create_app()
+        try:
+            _app = create_app()
+        except ConfigError as exc:  # uvicorn exits with this message, not a traceback
+            raise SystemExit(f"kiln: {exc}") from None
     return _app

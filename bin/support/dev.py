@@ -20,6 +20,7 @@ import httpx
 import jwt
 
 from bin.support.embedded_redis import EmbeddedRedis
+from bin.support.jwt_secret import local_secret
 from bin.support.supervisor import Supervisor
 from domain.logs import configure_logging
 from domain.settings import Settings
@@ -33,6 +34,8 @@ def _args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     parser.add_argument("--processes", type=int, default=1, help="worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".kiln",
+                        help="Redis data, sandboxes, logs and the local JWT secret (.kiln)")
     return parser.parse_args(argv)
 
 
@@ -121,9 +124,11 @@ def main(argv: list[str]) -> int:
         print(f"bin/dev: port {args.port} is in use; pick another with --port or PORT",
               file=sys.stderr)
         return 2
-    kiln_dir = ROOT / ".kiln"
+    kiln_dir = args.data_dir.resolve()
     redis_server = None
-    env = {"KILN_SANDBOX_ROOT": str(kiln_dir / "sandboxes")}
+    # The web app refuses to start without a secret: this machine's own (bin/token reads it).
+    env = {"KILN_SANDBOX_ROOT": str(kiln_dir / "sandboxes"),
+           "KILN_JWT_SECRET": local_secret(kiln_dir)}
     if not os.environ.get("REDIS_URL"):
         redis_server = EmbeddedRedis(data_dir=kiln_dir / "redis")
         env["REDIS_URL"] = redis_server.start()
