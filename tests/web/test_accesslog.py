@@ -12,6 +12,7 @@ import pytest
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from domain import logs
+from domain.ids import new_id
 from domain.status import Status
 from tests.web.conftest import auth, job_at, token
 from web import accesslog
@@ -56,7 +57,7 @@ def test_tokens_and_secret_values_stay_out_of_the_line(api, monkeypatch, access_
     secret = "sk-access-line-0123456789"
     monkeypatch.setenv("KILN_TEST_API_KEY", secret)
     secret_token = token()
-    res = api.get(f"/api/generation/{secret}/events?access_token={secret_token}")
+    res = api.get(f"/api/generation/{new_id()}/events?note={secret}&access_token={secret_token}")
     assert res.status_code == 404  # the token is fine, the job is not there
     [line] = _lines(access_lines, "/events")
     assert "access_token=[redacted]" in line["event"] and line["event"].endswith(" 404")

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from domain.failures import CANCELLED_MESSAGE
+from domain.ids import new_id
 from domain.settings import Settings
 from domain.status import STAGE_LABELS, Status
 from tests.web.conftest import auth, job_at, serve, walk
@@ -146,7 +147,7 @@ def test_status_of_other_users_job_is_404(api, store, user_project):
     job_id = job_at(store, user_project["project_id"], Status.CODE)
     for method, path in [("GET", "status"), ("POST", "cancel"), ("POST", "preview-viewed")]:
         theirs = api.request(method, f"/api/generation/{job_id}/{path}", headers=auth("eve"))
-        missing = api.request(method, f"/api/generation/nope/{path}", headers=auth("eve"))
+        missing = api.request(method, f"/api/generation/{new_id()}/{path}", headers=auth("eve"))
         assert theirs.status_code == missing.status_code == 404
         assert theirs.json() == missing.json()
 

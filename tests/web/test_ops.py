@@ -52,7 +52,7 @@ def test_openapi_describes_every_route(api, live):
     schema = api.get("/openapi.json").json()
     assert schema["openapi"].startswith("3.")
     documented = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
-    served = {(m, r.path) for r in live.app.routes if hasattr(r, "methods")
+    served = {(m, r.path.replace(":id}", "}")) for r in live.app.routes if hasattr(r, "methods")
               for m in r.methods if m != "HEAD"}
     assert served == documented
 
