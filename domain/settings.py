@@ -39,6 +39,7 @@ class Settings:
     generator: str = "template"  # template | anthropic
     sandbox_root: Path = field(default_factory=lambda: Path(".kiln/sandboxes").resolve())
     jwt_secret: str = ""  # required by the web app (web/auth.py: check_secret)
+    metrics_token: str = ""  # set: /metrics wants it as a bearer token; unset: /metrics is open
     preview_ttl_s: int = 3600
     # Dramatiq broker crash recovery (see README "Crash recovery"): lower = faster recovery of a
     # dead worker's messages, but a frozen-yet-alive worker loses its messages sooner.
@@ -66,6 +67,7 @@ class Settings:
             generator=_str("KILN_GENERATOR", cls.generator),
             sandbox_root=Path(_str("KILN_SANDBOX_ROOT", ".kiln/sandboxes")).resolve(),
             jwt_secret=_str("KILN_JWT_SECRET", cls.jwt_secret),
+            metrics_token=_str("KILN_METRICS_TOKEN", cls.metrics_token),
             preview_ttl_s=_int("KILN_PREVIEW_TTL_S", cls.preview_ttl_s),
             heartbeat_timeout_ms=_int("KILN_HEARTBEAT_TIMEOUT_MS", cls.heartbeat_timeout_ms),
             maintenance_chance=_int("KILN_MAINTENANCE_CHANCE", cls.maintenance_chance),

@@ -172,7 +172,8 @@ PATHS: dict[str, Any] = {
     "/healthz": {"get": _op("Liveness", 200, _json("Health"), auth=False)},
     "/readyz": {"get": _op("Readiness: Redis reachable", 200, _json("Health"), (503,),
                            auth=False)},
-    "/metrics": {"get": _op("Prometheus metrics", 200, _text("text/plain"), auth=False)},
+    "/metrics": {"get": _op("Prometheus metrics (bearer KILN_METRICS_TOKEN when it is set)", 200,
+                            _text("text/plain"), (401,), auth=False)},
     "/openapi.json": {"get": _op("This schema", 200, {
         "description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
         auth=False)},
