@@ -230,10 +230,16 @@ class JobStore:
         return self._redrive(keys=self._job_keys(job.job_id), args=args)[0]
 
     # -- cancel ---------------------------------------------------------------------------
+    @staticmethod
+    def cancel_fields(message: str) -> dict[str, Any]:
+        """What a cancel writes to the job besides FAILED (Capacity.cancel writes them too)."""
+        return {"cancelled": True, "error_message": message, "error_code": "cancelled"}
+
     def cancel(self, job_id: str, message: str) -> TransitionResult:
-        """Set the cancel flag and fail the job in one step; refused once terminal."""
-        return self.transition(job_id, Status.FAILED, cancel=True, cancelled=True,
-                               error_message=message, error_code="cancelled")
+        """Set the cancel flag and fail the job in one step; refused once terminal. (A user's
+        cancel goes through Capacity.cancel, which also gives back an unused quota unit.)"""
+        return self.transition(job_id, Status.FAILED, cancel=True,
+                               **self.cancel_fields(message))
 
     def is_cancelled(self, job_id: str) -> bool:
         return bool(self.redis.exists(self.keys.cancel(job_id)))

@@ -173,6 +173,21 @@ def test_cancel_admits_the_next_job(api, r, user_project):
     assert {m["args"][0] for m in _starting_messages(r)} == set(ids)
 
 
+def test_a_build_cancelled_before_it_started_does_not_count_against_the_quota(api, store,
+                                                                             user_project):
+    def used() -> int:
+        return api.get("/api/usage", headers=auth()).json()["jobs_used"]
+
+    waiting = _start(api, user_project["project_id"]).json()["job_id"]  # queued, admitted
+    running = _start(api, user_project["project_id"]).json()["job_id"]
+    walk(store, running, Status.STARTING)  # a worker took this one
+    assert used() == 2
+    assert api.post(f"/api/generation/{waiting}/cancel", headers=auth()).status_code == 200
+    assert used() == 1  # never started: its unit is back
+    assert api.post(f"/api/generation/{running}/cancel", headers=auth()).status_code == 200
+    assert used() == 1  # it started: it counts
+
+
 def test_cancel_races_ready(api, live, store, user_project):
     for _ in range(15):
         job_id = job_at(store, user_project["project_id"], Status.CHECKS)
