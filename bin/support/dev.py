@@ -3,6 +3,9 @@
 Embedded Redis (append-only file under .kiln/redis, so a second run finds the first's data),
 the Dramatiq workers and the web app, restarted if they die. With a goal, it also runs one
 build through the HTTP API, printing each stage, then `Preview: <url>`. Ctrl-C stops all.
+
+Killed outright (SIGKILL, a closed terminal), it takes its workers, web app and Redis with it:
+each gets SIGTERM from the kernel and stops within seconds, and the port is free again.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from domain.logs import configure_logging
 from domain.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+STOP_S = 5  # how long a stopping worker or web server may finish what it is doing
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -112,9 +116,9 @@ def stop_sandboxes() -> None:
 
 
 def _stop_once(_signum: int, _frame: object) -> None:
-    # uv forwards the signal too, so it can arrive twice: shut down once, in order.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Signals can come in twos (a closed terminal sends SIGHUP, then SIGTERM): stop once, in order.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -137,16 +141,21 @@ def main(argv: list[str]) -> int:
     logs = kiln_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(on_event=lambda msg: print(f"bin/dev: {msg}", flush=True))
-    signal.signal(signal.SIGTERM, _stop_once)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # SIGHUP: its terminal was closed
+        signal.signal(signum, _stop_once)
     try:
         supervisor.add("workers", [sys.executable, "-m", "dramatiq", "actors",
                                    "--processes", str(args.processes),
                                    "--threads", str(args.threads),
                                    # Notice a worker killed while booting at once, not in 30 s.
-                                   "--worker-fork-timeout", "1000"], env,
+                                   "--worker-fork-timeout", "1000",
+                                   # A stop (Ctrl-C, or bin/dev killed) ends in seconds.
+                                   "--worker-shutdown-timeout", str(STOP_S * 1000)], env,
                        log_path=str(logs / "workers.log"))
         supervisor.add("web", [sys.executable, "-m", "uvicorn", "web.app:app", "--host",
-                               "127.0.0.1", "--port", str(args.port), "--no-access-log"], env,
+                               "127.0.0.1", "--port", str(args.port), "--no-access-log",
+                               # Open event streams would hold a stopping server forever.
+                               "--timeout-graceful-shutdown", str(STOP_S)], env,
                        log_path=str(logs / "web.log"))
         supervisor.start()
         base = f"http://127.0.0.1:{args.port}"

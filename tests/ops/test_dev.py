@@ -1,10 +1,12 @@
-"""`bin/dev` as a developer runs it: its own secret that `bin/token` signs with."""
+"""`bin/dev` as a developer runs it: its own secret that `bin/token` signs with, and children
+that die with it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,8 +15,8 @@ from pathlib import Path
 import httpx
 
 from bin.support.jwt_secret import local_secret
-from tests.support.procfs import descendants
-from tests.support.waiting import wait_for
+from tests.support.procfs import descendants, read_all
+from tests.support.waiting import pid_alive, wait_for
 from tests.support.webproc import ROOT, free_port
 
 
@@ -76,6 +78,38 @@ def test_bin_token_signs_for_bin_dev_without_a_configured_secret(tmp_path):
         headers = {"Authorization": f"Bearer {done.stdout.strip()}"}
         res = httpx.get(f"{dev.url}/api/usage", headers=headers, timeout=10)
         assert res.status_code == 200 and res.json()["tier"] == "partner"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_bin_dev_killed_hard_takes_its_workers_web_and_redis_with_it(tmp_path):
+    """The attack on an operator: `bin/dev` killed outright (SIGKILL, a closed terminal) left
+    its workers and web server running as orphans holding the port, and its Redis."""
+    with bin_dev(tmp_path) as dev:
+        # bin/dev execs into its Python half: the pid a terminal or `kill` has is the parent.
+        assert b"bin.support.dev" in Path(f"/proc/{dev.process.pid}/cmdline").read_bytes()
+        children = descendants(dev.process.pid)
+        cmdlines = {pid: cmd.replace(b"\0", b" ") for pid, cmd in read_all("cmdline")
+                    if pid in children}
+        kinds = [b"redis-server", b"uvicorn web.app:app", b"-m dramatiq actors"]
+        for kind in kinds:
+            assert any(kind in cmd for cmd in cmdlines.values()), (kind, cmdlines)
+        # The dramatiq CLI's own worker processes too (its children, not bin/dev's).
+        workers = [pid for pid, cmd in cmdlines.items() if b"-m dramatiq actors" in cmd]
+        assert len(workers) >= 2, cmdlines
+        dev.process.kill()
+        dev.process.wait(10)
+        wait_for(lambda: not [pid for pid in children if pid_alive(pid)], 30, interval=0.1,
+                 message="every child of bin/dev to exit")
+        wait_for(lambda: _port_free(dev.port), 10, message="the web port to be free")
+        assert not (dev.data_dir / "redis" / "redis.sock").exists()  # Redis stopped cleanly
 
 
 def test_the_local_secret_is_made_once_and_kept_private(tmp_path, monkeypatch):
