@@ -14,7 +14,8 @@ user or project cap is full, so one user's backlog never blocks anyone else.
 Daily quota: a start counts against the first UTC day, today first, whose quota has room;
 today means QUEUED, a later day SCHEDULED for that day's 00:00 UTC (normally the next
 midnight), where it is released without counting again. So scheduled jobs can never push a
-user past the quota of the day they run on.
+user past the quota of the day they run on. A build cancelled before it started (still queued
+or scheduled, first attempt) gives its unit back to that day; one cancelled later keeps it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from domain.clock import Clock, iso, next_utc_midnight, utc_day
 from domain.job import Job
 from domain.quota import quota_days
 from domain.status import Status
-from domain.store import JobStore, _flat, _lua_prelude, _pairs
+from domain.store import JobStore, TransitionResult, _flat, _lua_prelude, _pairs
 from domain.tiers import Tier, TierLimits, limits_for
 
 _LUA = Path(__file__).with_name("lua")
@@ -42,6 +43,11 @@ class QueueFull(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"The build queue is full; retry in {retry_after} s")
         self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class CancelResult(TransitionResult):
+    refunded: bool = False  # the build had not started: its quota unit was given back
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class Capacity:
         prelude = _lua_prelude() + "\n" + (_LUA / "capacity_lib.lua").read_text() + "\n"
         self._scripts = {name: self.redis.register_script(prelude + (_LUA / f"{name}.lua").read_text())
                          for name in ("start", "enqueue", "admit", "release", "positions",
-                                      "reap_slots")}
+                                      "reap_slots", "cancel")}
 
     def limits(self, tier: str) -> TierLimits:
         return limits_for(tier, self.env)
@@ -108,6 +114,24 @@ class Capacity:
             raw["scheduled_for"] = res[1]
         admitted = self.admit() if status == Status.QUEUED else []
         return StartDecision(Job.from_redis(raw), admitted)
+
+    def cancel(self, job: Job, message: str) -> CancelResult:
+        """A user's cancel, in one step: the store's cancel (flag + FAILED, refused once
+        terminal) and, if the build never started (first attempt, still queued or scheduled),
+        its quota unit back. `job` is any read of it: only fields a job never changes (owner,
+        creation and scheduled time) pick the day its unit was counted against."""
+        counted_on = job.scheduled_for if job.scheduled_for is not None else job.created_at
+        keys = [self.keys.job(job.job_id), self.keys.events(job.job_id),
+                self.keys.cancel(job.job_id), self.keys.quota(job.user_id, utc_day(counted_on)),
+                self.keys.scheduled(), self.keys.scheduled_user(job.user_id)]
+        args = [self.store.prefix, repr(self.clock.now()), str(self.store.event_maxlen), "0",
+                job.job_id, *_flat(self.store.cancel_fields(message))]
+        res = self._scripts["cancel"](keys=keys, args=args)
+        if res[0] == "missing":
+            return CancelResult(False, None, reason="missing")
+        if res[0] != "ok":
+            return CancelResult(False, Status(res[1]), reason=res[0])
+        return CancelResult(True, Status(res[1]), event_id=res[2], refunded=res[3] == 1)
 
     def enqueue(self, job_id: str) -> None:
         """Put an existing QUEUED job (e.g. a replayed one) in the admission queue."""

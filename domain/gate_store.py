@@ -4,7 +4,6 @@ gate per project. Creation and resolution are single Lua scripts, so two concurr
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ import redis
 
 from domain.clock import Clock
 from domain.gates import GATE_PROMPT, GateDecision, GateStatus, GateType
+from domain.ids import new_id
 from domain.keys import Keys
 
 # KEYS: by_version, gate, project_gates, pending. ARGV: prefix, gate_id, now, field pairs...
@@ -77,7 +77,7 @@ class GateStore:
     def create(self, project_id: str, user_id: str, job_id: str, build_version: str
                ) -> GateCreate:
         """The project's gate for this build version; created only by the first caller."""
-        gate_id = uuid.uuid4().hex
+        gate_id = new_id()
         now = repr(self.clock.now())
         fields = {"gate_id": gate_id, "project_id": project_id, "user_id": user_id,
                   "job_id": job_id, "build_version": build_version,

@@ -27,6 +27,10 @@ def _str(name: str, default: str) -> str:
     return raw if raw not in (None, "") else default
 
 
+class ConfigError(ValueError):
+    """A setting a process cannot run with; the message says which and what to do."""
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -34,7 +38,8 @@ class Settings:
     sandbox: str = "local"  # local | e2b
     generator: str = "template"  # template | anthropic
     sandbox_root: Path = field(default_factory=lambda: Path(".kiln/sandboxes").resolve())
-    jwt_secret: str = "kiln-local-development-secret-change-me"
+    jwt_secret: str = ""  # required by the web app (web/auth.py: check_secret)
+    metrics_token: str = ""  # set: /metrics wants it as a bearer token; unset: /metrics is open
     preview_ttl_s: int = 3600
     # Dramatiq broker crash recovery (see README "Crash recovery"): lower = faster recovery of a
     # dead worker's messages, but a frozen-yet-alive worker loses its messages sooner.
@@ -62,6 +67,7 @@ class Settings:
             generator=_str("KILN_GENERATOR", cls.generator),
             sandbox_root=Path(_str("KILN_SANDBOX_ROOT", ".kiln/sandboxes")).resolve(),
             jwt_secret=_str("KILN_JWT_SECRET", cls.jwt_secret),
+            metrics_token=_str("KILN_METRICS_TOKEN", cls.metrics_token),
             preview_ttl_s=_int("KILN_PREVIEW_TTL_S", cls.preview_ttl_s),
             heartbeat_timeout_ms=_int("KILN_HEARTBEAT_TIMEOUT_MS", cls.heartbeat_timeout_ms),
             maintenance_chance=_int("KILN_MAINTENANCE_CHANCE", cls.maintenance_chance),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import redis
 
 from domain.clock import Clock
 from domain.direct_script import DirectScript
+from domain.ids import new_id
 from domain.job import Job
 from domain.keys import Keys
 from domain.status import TERMINAL, TRANSITIONS, Status
@@ -95,7 +95,7 @@ class JobStore:
 
     # -- projects -------------------------------------------------------------------------
     def create_project(self, user_id: str, name: str) -> dict[str, Any]:
-        project_id = uuid.uuid4().hex
+        project_id = new_id()
         now = self.clock.now()
         record = {"project_id": project_id, "name": name, "user_id": user_id,
                   "created_at": repr(now)}
@@ -131,7 +131,7 @@ class JobStore:
     def new_record(project_id: str, user_id: str, tier: str, goal: str, now: float,
                    **fields: Any) -> dict[str, Any]:
         """A new job's fields, without its status (the one shape every creator writes)."""
-        return {"job_id": uuid.uuid4().hex, "project_id": project_id, "user_id": user_id,
+        return {"job_id": new_id(), "project_id": project_id, "user_id": user_id,
                 "tier": tier, "goal": goal, "debug_id": "dbg_" + secrets.token_hex(6),
                 "attempt": 1, "iteration": 0, "cancelled": False, "created_at": repr(now),
                 "updated_at": repr(now), "stage_started_at": repr(now), **fields}
@@ -230,10 +230,16 @@ class JobStore:
         return self._redrive(keys=self._job_keys(job.job_id), args=args)[0]
 
     # -- cancel ---------------------------------------------------------------------------
+    @staticmethod
+    def cancel_fields(message: str) -> dict[str, Any]:
+        """What a cancel writes to the job besides FAILED (Capacity.cancel writes them too)."""
+        return {"cancelled": True, "error_message": message, "error_code": "cancelled"}
+
     def cancel(self, job_id: str, message: str) -> TransitionResult:
-        """Set the cancel flag and fail the job in one step; refused once terminal."""
-        return self.transition(job_id, Status.FAILED, cancel=True, cancelled=True,
-                               error_message=message, error_code="cancelled")
+        """Set the cancel flag and fail the job in one step; refused once terminal. (A user's
+        cancel goes through Capacity.cancel, which also gives back an unused quota unit.)"""
+        return self.transition(job_id, Status.FAILED, cancel=True,
+                               **self.cancel_fields(message))
 
     def is_cancelled(self, job_id: str) -> bool:
         return bool(self.redis.exists(self.keys.cancel(job_id)))

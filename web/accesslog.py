@@ -7,38 +7,54 @@ request. It keeps uvicorn's text, its logger name and level, and its switch: the
 written when `uvicorn.access` is enabled for INFO (`--log-level`).
 
 Tokens stay out of it either way: the events route accepts `?access_token=` (a browser's
-EventSource cannot send headers), and the line has the full path with its query string.
+EventSource cannot send headers), and the line has the full path with its query string. The
+value of every query parameter whose *decoded* name looks secret (`access%5Ftoken`,
+`Access_Token`, `api_key`, ... as `is_secret_env` decides for environment variables) is
+replaced, each time it appears: the app decodes names before it reads them, so a scrubber
+that matched the literal text let `?access%5Ftoken=<jwt>` through.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.logs import write_line, writes_json
+from domain.settings import is_secret_env
 
 LOGGER = "uvicorn.access"
-_TOKEN = re.compile(r"(access_token=)[^&\s]+")
+REDACTED = "[redacted]"
 
 
-def _scrub(text: str) -> str:
-    return _TOKEN.sub(r"\1[redacted]", text) if "access_token=" in text else text
+def scrub_query(query: str) -> str:
+    """The query string with the value of each secret-named parameter replaced. Split as
+    Starlette splits it (`&` only); names compared decoded, as the app reads them."""
+    parts = query.split("&")
+    changed = False
+    for i, part in enumerate(parts):
+        name, eq, value = part.partition("=")
+        if eq and value and is_secret_env(unquote_plus(name)):
+            parts[i] = f"{name}={REDACTED}"
+            changed = True
+    return "&".join(parts) if changed else query
+
+
+def _scrub_target(target: str) -> str:
+    """A request target (`path?query`) with its query scrubbed."""
+    path, mark, query = target.partition("?")
+    return f"{path}?{scrub_query(query)}" if mark else target
 
 
 class _ScrubTokens(logging.Filter):
-    """uvicorn's own access line (console lines, or a server other than the JSON one)."""
+    """uvicorn's own access line (console lines, or a server other than the JSON one): its
+    arguments are (client, method, path with query, HTTP version, status)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple):
-            # A plain substring test per argument; a new tuple only when one holds a token.
-            for arg in args:
-                if isinstance(arg, str) and "access_token=" in arg:
-                    record.args = tuple(_scrub(a) if isinstance(a, str) else a for a in args)
-                    break
+        if isinstance(args, tuple) and any(isinstance(a, str) and "?" in a for a in args):
+            record.args = tuple(_scrub_target(a) if isinstance(a, str) else a for a in args)
         return True
 
 
@@ -63,9 +79,8 @@ def line(scope: Scope, status: int) -> str:
     address = f"{client[0]}:{client[1]:d}" if client else ""
     path = quote(scope["path"])
     if scope["query_string"]:
-        path = f"{path}?{scope['query_string'].decode('ascii')}"
-    return _scrub(f'{address} - "{scope["method"]} {path} HTTP/{scope["http_version"]}" '
-                  f"{status:d}")
+        path = f"{path}?{scrub_query(scope['query_string'].decode('ascii'))}"
+    return f'{address} - "{scope["method"]} {path} HTTP/{scope["http_version"]}" {status:d}'
 
 
 class AccessLog:

@@ -19,9 +19,10 @@ from domain.gate_store import GateStore
 from domain.logs import configure_logging, writes_json
 from domain.messages import sender_broker
 from domain.redis_client import connect
-from domain.settings import Settings
+from domain.settings import ConfigError, Settings
 from domain.store import JobStore
-from web import accesslog, openapi
+from web import accesslog, ids, openapi
+from web.auth import check_secret
 from web.errors import EXCEPTION_HANDLERS
 from web.hub import StreamHub
 from web.idempotency import Idempotency
@@ -34,10 +35,12 @@ REDIS_POOL = 1024
 SSE_BLOCK_MS = 5000
 
 def routes() -> list[BaseRoute]:
-    """The routing table: every route of DESIGN.md's HTTP API, in one place."""
+    """The routing table: every route of DESIGN.md's HTTP API, in one place. Every id in a
+    path is `{name:id}` (web/ids.py): nothing else reaches a route."""
+    ids.register()
     table: list[BaseRoute] = [
         # Status first: clients poll it most, and routes are matched in order.
-        Route("/api/generation/{job_id}/status", generation.status, methods=["GET"]),
+        Route("/api/generation/{job_id:id}/status", generation.status, methods=["GET"]),
         Route("/", health.index, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
@@ -45,13 +48,13 @@ def routes() -> list[BaseRoute]:
         Route("/openapi.json", openapi.openapi, methods=["GET"]),
         Route("/api/projects", projects.create_project, methods=["POST"]),
         Route("/api/projects", projects.list_projects, methods=["GET"]),
-        Route("/api/projects/{project_id}", projects.get_project, methods=["GET"]),
-        Route("/api/projects/{project_id}/gates", gates.list_gates, methods=["GET"]),
-        Route("/api/gates/{gate_id}/resolve", gates.resolve_gate, methods=["POST"]),
+        Route("/api/projects/{project_id:id}", projects.get_project, methods=["GET"]),
+        Route("/api/projects/{project_id:id}/gates", gates.list_gates, methods=["GET"]),
+        Route("/api/gates/{gate_id:id}/resolve", gates.resolve_gate, methods=["POST"]),
         Route("/api/generation/start", generation.start, methods=["POST"]),
-        Route("/api/generation/{job_id}/events", job_events, methods=["GET"]),
-        Route("/api/generation/{job_id}/cancel", generation.cancel, methods=["POST"]),
-        Route("/api/generation/{job_id}/preview-viewed", generation.preview_viewed,
+        Route("/api/generation/{job_id:id}/events", job_events, methods=["GET"]),
+        Route("/api/generation/{job_id:id}/cancel", generation.cancel, methods=["POST"]),
+        Route("/api/generation/{job_id:id}/preview-viewed", generation.preview_viewed,
               methods=["POST"]),
         Route("/api/usage", usage.usage, methods=["GET"]),
     ]
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
                capacity: Any = None, clock: Clock | None = None, broker: Any = None,
                sse_ping_s: float = 15.0) -> Starlette:
     settings = settings or Settings.from_env()
+    check_secret(settings.jwt_secret)  # before anything connects or listens
     configure_logging(settings.log_format)
     accesslog.install()
     clock = clock or (store.clock if store else Clock())
@@ -126,5 +130,8 @@ def __getattr__(name: str) -> Starlette:
     if name != "app":
         raise AttributeError(name)
     if _app is None:
-        _app = create_app()
+        try:
+            _app = create_app()
+        except ConfigError as exc:  # uvicorn exits with this message, not a traceback
+            raise SystemExit(f"kiln: {exc}") from None
     return _app

@@ -12,11 +12,30 @@ import jwt
 from starlette.requests import Request
 
 from domain.logs import bind_job_context
+from domain.settings import ConfigError
 from domain.tiers import Tier, parse_tier
 from web.errors import ApiError
 
 ALGORITHM = "HS256"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+MIN_SECRET_BYTES = 32  # HS256's key size (RFC 7518 3.2)
+# Published secrets are no secrets: an old default, copied into some .env files.
+_PUBLIC_SECRETS = frozenset({"kiln-local-development-secret-change-me"})
+
+
+def check_secret(secret: str) -> None:
+    """Refuse a signing secret anyone could know or guess: with it, anyone could sign a token
+    for any user. Raises ConfigError saying what to set."""
+    how = ("Set KILN_JWT_SECRET to at least 32 random bytes, e.g. `openssl rand -hex 32` "
+           "(bin/dev and bin/test provide one themselves)")
+    if not secret:
+        raise ConfigError(f"KILN_JWT_SECRET is not set: the web app will not start without "
+                          f"it. {how}.")
+    if secret in _PUBLIC_SECRETS:
+        raise ConfigError(f"KILN_JWT_SECRET is the published development default. {how}.")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(f"KILN_JWT_SECRET is {len(secret.encode())} bytes, too short to "
+                          f"sign tokens. {how}.")
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,14 @@ Job counts and stage durations are read from Redis at scrape time (workers do th
 transitions, not this process), with a short cache so frequent scrapes stay cheap. The workers'
 own counters and stage-run histogram (retries, redeliveries, cancels, reaped sandboxes) live in
 Redis too (domain/telemetry.py). Cancel latency is measured here, where cancels are handled.
+
+With KILN_METRICS_TOKEN set, a scrape must send it as `Authorization: Bearer <token>` (401
+otherwise); unset, anyone who reaches the web port can read the metrics.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections import Counter
 from typing import Any
@@ -24,6 +28,7 @@ from starlette.responses import Response
 
 from domain.status import Status
 from domain.telemetry import COUNTERS, Telemetry
+from web.errors import ApiError
 from web.state import blocking, kiln
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -118,7 +123,17 @@ class Metrics:
         self.registry.register(_WorkerCollector(Telemetry(k.store.redis, k.store.prefix)))
 
 
+def _require_token(request: Request, expected: str) -> None:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if not (scheme.lower() == "bearer"
+            and hmac.compare_digest(given.strip().encode(), expected.encode())):
+        raise ApiError(401, "unauthorized", "Metrics need the bearer token (KILN_METRICS_TOKEN)",
+                       {"WWW-Authenticate": "Bearer"})
+
+
 async def metrics(request: Request) -> Response:
     k = kiln(request)
+    if k.settings.metrics_token:
+        _require_token(request, k.settings.metrics_token)
     body = await blocking(generate_latest, k.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE)

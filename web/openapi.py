@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from domain.gates import GateDecision, GateStatus
+from domain.ids import ID_PATTERN
 from domain.status import Status
 from domain.tiers import Tier
 from web.bodies import GOAL_MAX, NAME_MAX
@@ -32,6 +33,7 @@ S = {"type": "string"}
 NS = {"type": ["string", "null"]}
 N = {"type": "integer", "minimum": 0}
 TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}
+_ID = {"type": "string", "pattern": f"^{ID_PATTERN}$"}  # any other id is a 404 (web/ids.py)
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +109,7 @@ def _op(summary: str, ok: int, ok_body: dict[str, Any], errors: tuple[int, ...] 
                                                        "required": True}}
     op: dict[str, Any] = {"summary": summary, "responses": responses,
                           "security": [{"bearer": []}] if auth else []}
-    parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+    parameters = [{"name": p, "in": "path", "required": True, "schema": _ID}
                   for p in params] + (headers or [])
     if parameters:
         op["parameters"] = parameters
@@ -170,7 +172,8 @@ PATHS: dict[str, Any] = {
     "/healthz": {"get": _op("Liveness", 200, _json("Health"), auth=False)},
     "/readyz": {"get": _op("Readiness: Redis reachable", 200, _json("Health"), (503,),
                            auth=False)},
-    "/metrics": {"get": _op("Prometheus metrics", 200, _text("text/plain"), auth=False)},
+    "/metrics": {"get": _op("Prometheus metrics (bearer KILN_METRICS_TOKEN when it is set)", 200,
+                            _text("text/plain"), (401,), auth=False)},
     "/openapi.json": {"get": _op("This schema", 200, {
         "description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
         auth=False)},

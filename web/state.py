@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from domain.clock import Clock
 from domain.gate_store import GateStore
+from domain.ids import is_id
 from domain.job import Job
 from domain.keys import Keys
 from domain.logs import bind_job_context
@@ -72,6 +73,8 @@ async def owned_job(k: Kiln, job_id: str, user_id: str) -> Job:
 
 
 async def owned_project(k: Kiln, project_id: str, user_id: str) -> dict[str, Any]:
+    if not is_id(project_id):  # a start's body: malformed is as missing, and not a key name
+        raise not_found("Project not found")
     project = await blocking(k.store.get_project, project_id)
     if project is None or project.get("user_id") != user_id:
         raise not_found("Project not found")

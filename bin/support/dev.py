@@ -3,6 +3,9 @@
 Embedded Redis (append-only file under .kiln/redis, so a second run finds the first's data),
 the Dramatiq workers and the web app, restarted if they die. With a goal, it also runs one
 build through the HTTP API, printing each stage, then `Preview: <url>`. Ctrl-C stops all.
+
+Killed outright (SIGKILL, a closed terminal), it takes its workers, web app and Redis with it:
+each gets SIGTERM from the kernel and stops within seconds, and the port is free again.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import httpx
 import jwt
 
 from bin.support.embedded_redis import EmbeddedRedis
+from bin.support.jwt_secret import local_secret
 from bin.support.supervisor import Supervisor
 from domain.logs import configure_logging
 from domain.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+STOP_S = 5  # how long a stopping worker or web server may finish what it is doing
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -33,6 +38,8 @@ def _args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     parser.add_argument("--processes", type=int, default=1, help="worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".kiln",
+                        help="Redis data, sandboxes, logs and the local JWT secret (.kiln)")
     return parser.parse_args(argv)
 
 
@@ -109,9 +116,9 @@ def stop_sandboxes() -> None:
 
 
 def _stop_once(_signum: int, _frame: object) -> None:
-    # uv forwards the signal too, so it can arrive twice: shut down once, in order.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Signals can come in twos (a closed terminal sends SIGHUP, then SIGTERM): stop once, in order.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -121,9 +128,11 @@ def main(argv: list[str]) -> int:
         print(f"bin/dev: port {args.port} is in use; pick another with --port or PORT",
               file=sys.stderr)
         return 2
-    kiln_dir = ROOT / ".kiln"
+    kiln_dir = args.data_dir.resolve()
     redis_server = None
-    env = {"KILN_SANDBOX_ROOT": str(kiln_dir / "sandboxes")}
+    # The web app refuses to start without a secret: this machine's own (bin/token reads it).
+    env = {"KILN_SANDBOX_ROOT": str(kiln_dir / "sandboxes"),
+           "KILN_JWT_SECRET": local_secret(kiln_dir)}
     if not os.environ.get("REDIS_URL"):
         redis_server = EmbeddedRedis(data_dir=kiln_dir / "redis")
         env["REDIS_URL"] = redis_server.start()
@@ -132,16 +141,21 @@ def main(argv: list[str]) -> int:
     logs = kiln_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(on_event=lambda msg: print(f"bin/dev: {msg}", flush=True))
-    signal.signal(signal.SIGTERM, _stop_once)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # SIGHUP: its terminal was closed
+        signal.signal(signum, _stop_once)
     try:
         supervisor.add("workers", [sys.executable, "-m", "dramatiq", "actors",
                                    "--processes", str(args.processes),
                                    "--threads", str(args.threads),
                                    # Notice a worker killed while booting at once, not in 30 s.
-                                   "--worker-fork-timeout", "1000"], env,
+                                   "--worker-fork-timeout", "1000",
+                                   # A stop (Ctrl-C, or bin/dev killed) ends in seconds.
+                                   "--worker-shutdown-timeout", str(STOP_S * 1000)], env,
                        log_path=str(logs / "workers.log"))
         supervisor.add("web", [sys.executable, "-m", "uvicorn", "web.app:app", "--host",
-                               "127.0.0.1", "--port", str(args.port), "--no-access-log"], env,
+                               "127.0.0.1", "--port", str(args.port), "--no-access-log",
+                               # Open event streams would hold a stopping server forever.
+                               "--timeout-graceful-shutdown", str(STOP_S)], env,
                        log_path=str(logs / "web.log"))
         supervisor.start()
         base = f"http://127.0.0.1:{args.port}"

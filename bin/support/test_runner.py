@@ -6,6 +6,7 @@ Exits with pytest's status; stops the Redis it started on success, failure, Ctrl
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +23,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     server: EmbeddedRedis | None = None
     env = dict(os.environ)
+    # The web app refuses to start without a secret; the tests' servers get this run's own.
+    env.setdefault("KILN_JWT_SECRET", secrets.token_hex(32))
     if not env.get("REDIS_URL"):
         server = EmbeddedRedis(appendonly=False)
         env["REDIS_URL"] = server.start()

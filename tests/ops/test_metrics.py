@@ -22,7 +22,8 @@ from web.app import create_app
 
 @pytest.fixture
 def scrape(redis_url):
-    app = create_app(dataclasses.replace(Settings.from_env(), redis_url=redis_url))
+    app = create_app(dataclasses.replace(Settings.from_env(), redis_url=redis_url,
+                                         jwt_secret="kiln-ops-metrics-secret-0123456789abcdef"))
     with TestClient(app) as client:
         def read() -> dict[tuple[str, tuple], float]:
             response = client.get("/metrics")

@@ -14,3 +14,20 @@ def read_all(name: str) -> Iterator[tuple[int, bytes]]:
                 yield int(entry.name), (entry / name).read_bytes()
             except OSError:
                 continue  # it ended while we looked
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (children, their children, ...), read once."""
+    children: dict[int, list[int]] = {}
+    for child, stat in read_all("stat"):
+        fields = stat.rsplit(b")", 1)[1].split()
+        if fields[0] not in (b"Z", b"X"):
+            children.setdefault(int(fields[1]), []).append(child)
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found

@@ -9,12 +9,13 @@ import pytest
 
 from tests.web.conftest import SECRET, auth, token
 
+ID = "0" * 32  # well-formed (a malformed id matches no route: tests/web/test_ids.py)
 PROTECTED = [
-    ("POST", "/api/projects"), ("GET", "/api/projects"), ("GET", "/api/projects/p1"),
-    ("GET", "/api/projects/p1/gates"), ("POST", "/api/gates/g1/resolve"),
-    ("POST", "/api/generation/start"), ("GET", "/api/generation/j1/status"),
-    ("GET", "/api/generation/j1/events"), ("POST", "/api/generation/j1/cancel"),
-    ("POST", "/api/generation/j1/preview-viewed"), ("GET", "/api/usage"),
+    ("POST", "/api/projects"), ("GET", "/api/projects"), ("GET", f"/api/projects/{ID}"),
+    ("GET", f"/api/projects/{ID}/gates"), ("POST", f"/api/gates/{ID}/resolve"),
+    ("POST", "/api/generation/start"), ("GET", f"/api/generation/{ID}/status"),
+    ("GET", f"/api/generation/{ID}/events"), ("POST", f"/api/generation/{ID}/cancel"),
+    ("POST", f"/api/generation/{ID}/preview-viewed"), ("GET", "/api/usage"),
 ]
 
 BAD_TOKENS = {

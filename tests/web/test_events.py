@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from domain.ids import new_id
 from domain.status import Status
 from tests.support.waiting import wait_for
 from tests.web.conftest import auth, job_at, token, walk
@@ -183,6 +184,6 @@ def test_unknown_or_bogus_last_event_id_starts_over(api, live, store, user_proje
 def test_events_404_for_other_user(api, live, store, user_project):
     job_id = job_at(store, user_project["project_id"], S.CODE)
     theirs = api.get(f"/api/generation/{job_id}/events", headers=auth("eve"))
-    missing = api.get("/api/generation/nope/events", headers=auth("eve"))
+    missing = api.get(f"/api/generation/{new_id()}/events", headers=auth("eve"))
     assert theirs.status_code == missing.status_code == 404
     assert theirs.json() == missing.json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.ids import new_id
 from domain.status import Status
 from tests.web.conftest import auth, job_at, walk
 
@@ -47,7 +48,7 @@ def test_resolve_invalid_is_422(api, gate, body):
 def test_other_users_gates_are_404(api, user_project, gate):
     theirs = api.post(f"/api/gates/{gate['gate_id']}/resolve", json={"decision": "abandon"},
                       headers=auth("eve"))
-    missing = api.post("/api/gates/nope/resolve", json={"decision": "abandon"},
+    missing = api.post(f"/api/gates/{new_id()}/resolve", json={"decision": "abandon"},
                        headers=auth("eve"))
     assert theirs.status_code == missing.status_code == 404
     assert theirs.json() == missing.json()

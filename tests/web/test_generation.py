@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from domain.failures import CANCELLED_MESSAGE
+from domain.ids import new_id
 from domain.settings import Settings
 from domain.status import STAGE_LABELS, Status
 from tests.web.conftest import auth, job_at, serve, walk
@@ -146,7 +147,7 @@ def test_status_of_other_users_job_is_404(api, store, user_project):
     job_id = job_at(store, user_project["project_id"], Status.CODE)
     for method, path in [("GET", "status"), ("POST", "cancel"), ("POST", "preview-viewed")]:
         theirs = api.request(method, f"/api/generation/{job_id}/{path}", headers=auth("eve"))
-        missing = api.request(method, f"/api/generation/nope/{path}", headers=auth("eve"))
+        missing = api.request(method, f"/api/generation/{new_id()}/{path}", headers=auth("eve"))
         assert theirs.status_code == missing.status_code == 404
         assert theirs.json() == missing.json()
 
@@ -170,6 +171,21 @@ def test_cancel_admits_the_next_job(api, r, user_project):
     assert len(_starting_messages(r)) == 3
     assert api.post(f"/api/generation/{ids[0]}/cancel", headers=auth()).status_code == 200
     assert {m["args"][0] for m in _starting_messages(r)} == set(ids)
+
+
+def test_a_build_cancelled_before_it_started_does_not_count_against_the_quota(api, store,
+                                                                             user_project):
+    def used() -> int:
+        return api.get("/api/usage", headers=auth()).json()["jobs_used"]
+
+    waiting = _start(api, user_project["project_id"]).json()["job_id"]  # queued, admitted
+    running = _start(api, user_project["project_id"]).json()["job_id"]
+    walk(store, running, Status.STARTING)  # a worker took this one
+    assert used() == 2
+    assert api.post(f"/api/generation/{waiting}/cancel", headers=auth()).status_code == 200
+    assert used() == 1  # never started: its unit is back
+    assert api.post(f"/api/generation/{running}/cancel", headers=auth()).status_code == 200
+    assert used() == 1  # it started: it counts
 
 
 def test_cancel_races_ready(api, live, store, user_project):

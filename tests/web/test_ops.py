@@ -52,7 +52,7 @@ def test_openapi_describes_every_route(api, live):
     schema = api.get("/openapi.json").json()
     assert schema["openapi"].startswith("3.")
     documented = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
-    served = {(m, r.path) for r in live.app.routes if hasattr(r, "methods")
+    served = {(m, r.path.replace(":id}", "}")) for r in live.app.routes if hasattr(r, "methods")
               for m in r.methods if m != "HEAD"}
     assert served == documented
 
@@ -60,3 +60,25 @@ def test_openapi_describes_every_route(api, live):
 def test_index(api):
     res = api.get("/")
     assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
+
+
+def test_metrics_with_a_token_want_it_as_a_bearer_token(web_settings, monkeypatch):
+    """The attack: /metrics was open to anyone who could reach the web port. With
+    KILN_METRICS_TOKEN set, nothing but that token (not a user's API token, not the query
+    string) reads it."""
+    metrics_token = "metrics-token-0123456789abcdef"
+    monkeypatch.setenv("KILN_METRICS_TOKEN", metrics_token)
+    settings = Settings(**{**web_settings.__dict__,
+                           "metrics_token": Settings.from_env().metrics_token})
+    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=10) as client:
+        refused = [client.get("/metrics"),
+                   client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}x"}),
+                   client.get("/metrics", headers={"Authorization": f"Basic {metrics_token}"}),
+                   client.get("/metrics", headers=auth()),  # a user's API token
+                   client.get(f"/metrics?access_token={metrics_token}")]
+        for res in refused:
+            assert res.status_code == 401 and res.json()["code"] == "unauthorized"
+            assert res.headers["www-authenticate"] == "Bearer"
+            assert "kiln_" not in res.text
+        res = client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
+        assert res.status_code == 200 and "kiln_queue_depth" in res.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.ids import new_id
 from domain.status import Status
 from tests.web.conftest import auth, job_at
 
@@ -31,7 +32,7 @@ def test_only_own_projects(api):
     listed = api.get("/api/projects", headers=auth("alice")).json()["projects"]
     assert [p["name"] for p in listed] == ["Mine"]
     other = api.get(f"/api/projects/{mine['project_id']}", headers=auth("bob"))
-    missing = api.get("/api/projects/does-not-exist", headers=auth("bob"))
+    missing = api.get(f"/api/projects/{new_id()}", headers=auth("bob"))
     assert other.status_code == missing.status_code == 404
     assert other.json() == missing.json()
 

@@ -8,13 +8,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.capacity import QueueFull
+from domain.capacity import CancelResult, QueueFull
 from domain.clock import iso
 from domain.failures import CANCELLED_MESSAGE
+from domain.job import Job
 from domain.logs import bind_job_context, get_logger
 from domain.messages import send_stage
 from domain.status import Status
-from domain.store import TransitionResult
 from domain.tiers import Tier
 from web import views
 from web.auth import authenticate, require_tier
@@ -100,8 +100,8 @@ async def status(request: Request) -> Response:
     return Response(views.status_body(tuple(values)), media_type="application/json")
 
 
-def _cancel(k: Kiln, job_id: str) -> TransitionResult:
-    result = k.store.cancel(job_id, CANCELLED_MESSAGE)
+def _cancel(k: Kiln, job: Job) -> CancelResult:
+    result = k.capacity.cancel(job, CANCELLED_MESSAGE)  # a build that never started: unit back
     if result.ok:  # a slot may have been freed: admit whoever waits for it
         _send_admitted(k, k.capacity.admit())
     return result
@@ -115,12 +115,13 @@ async def cancel(request: Request) -> JSONResponse:
     terminal = ApiError(409, "job_terminal", "This build has already finished")
     if job.terminal:
         raise terminal
-    result = await blocking(_cancel, k, job.job_id)
+    result = await blocking(_cancel, k, job)
     if not result.ok:  # it reached READY or FAILED while we were on our way
         raise terminal
     k.metrics.cancel_latency.observe(time.perf_counter() - started)
     bind_job_context(job_id=job.job_id, debug_id=job.debug_id)
-    log.info("job_cancelled", previous=result.previous.value if result.previous else None)
+    log.info("job_cancelled", previous=result.previous.value if result.previous else None,
+             quota_refunded=result.refunded)
     return JSONResponse({"job_id": job.job_id, "status": "cancelled",
                          "message": "Build cancelled"})
 
