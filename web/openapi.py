@@ -40,7 +40,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 _STATUS = {"type": "string", "enum": [s.value for s in Status]}
 _BUILD = _obj({"job_id": S, "status": _STATUS, "stage_label": S, "build_version": NS,
-               "preview_url": NS, "error_message": NS, "created_at": NS, "updated_at": NS})
+               "based_on": NS, "preview_url": NS, "error_message": NS, "created_at": NS,
+               "updated_at": NS})
 _GATE = _obj({"gate_id": S, "project_id": S, "job_id": S, "build_version": S, "type": S,
               "status": {"type": "string", "enum": [s.value for s in GateStatus]}, "prompt": S,
               "decision": _nullable({"type": "string", "enum": [d.value for d in GateDecision]}),
@@ -64,19 +65,19 @@ SCHEMAS: dict[str, Any] = {
                           "goal": {**TEXT, "maxLength": GOAL_MAX}}),
     "StartResponse": _obj({"job_id": S, "status": _STATUS, "build_version": S,
                            "queue_position": {"type": ["integer", "null"]},
-                           "scheduled_for": NS}),
+                           "scheduled_for": NS, "based_on": NS}),
     "JobStatus": _obj({
         "job_id": S, "project_id": S, "status": _STATUS, "stage_label": S,
         "progress": {"type": "number", "minimum": 0, "maximum": 1},
         "queue_position": {"type": ["integer", "null"]}, "eta_seconds": {"type": ["number", "null"]},
-        "preview_url": NS, "build_version": NS, "error_message": NS, "debug_id": S,
-        "sandbox_expires_at": NS, "cancelled": {"type": "boolean"}, "attempt": N,
+        "preview_url": NS, "build_version": NS, "based_on": NS, "error_message": NS,
+        "debug_id": S, "sandbox_expires_at": NS, "cancelled": {"type": "boolean"}, "attempt": N,
         "iteration": N, "created_at": NS, "updated_at": NS, "goal": S, "scheduled_for": NS,
         "failed_stage": NS, "error_detail": NS, "files_written": {"type": ["integer", "null"]}},
         required=["job_id", "project_id", "status", "stage_label", "progress", "queue_position",
-                  "eta_seconds", "preview_url", "build_version", "error_message", "debug_id",
-                  "sandbox_expires_at", "cancelled", "attempt", "iteration", "created_at",
-                  "updated_at"]),
+                  "eta_seconds", "preview_url", "build_version", "based_on", "error_message",
+                  "debug_id", "sandbox_expires_at", "cancelled", "attempt", "iteration",
+                  "created_at", "updated_at"]),
     "Cancelled": _obj({"job_id": S, "status": {"type": "string", "enum": ["cancelled"]},
                        "message": S}),
     "PreviewViewed": _obj({"gate_id": S, "status": {

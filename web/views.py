@@ -18,7 +18,7 @@ from domain.status import PROGRESS, STAGE_LABELS, Status
 STATUS_FIELDS = ("job_id", "project_id", "user_id", "status", "debug_id", "attempt", "iteration",
                  "cancelled", "created_at", "updated_at", "preview_url", "build_version",
                  "error_message", "error_detail", "sandbox_expires_at", "failed_stage",
-                 "scheduled_for", "goal", "files_written")
+                 "scheduled_for", "goal", "files_written", "based_on")
 STATUS_KEYS = tuple(name.encode() for name in STATUS_FIELDS)
 
 
@@ -52,6 +52,7 @@ def job_status(raw: dict[str, str], queue_position: int | None = None,
         "eta_seconds": eta_seconds,
         "preview_url": raw.get("preview_url") or None,
         "build_version": raw.get("build_version") or None,
+        "based_on": raw.get("based_on") or None,
         "error_message": raw.get("error_message") or None,
         "debug_id": raw.get("debug_id") or "",
         "sandbox_expires_at": _time(raw, "sandbox_expires_at"),
@@ -80,7 +81,8 @@ def status_body(values: tuple[str | None, ...]) -> bytes:
 
 def build_summary(job: Job) -> dict[str, Any]:
     return {"job_id": job.job_id, "status": job.status.value, "stage_label": job.stage_label,
-            "build_version": job.build_version, "preview_url": job.preview_url,
+            "build_version": job.build_version, "based_on": job.based_on,
+            "preview_url": job.preview_url,
             "error_message": job.error_message, "created_at": iso(job.created_at),
             "updated_at": iso(job.updated_at)}
 
