@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from domain.clock import iso
 from domain.job import Job
+from domain.line import Line, Version
 from domain.status import PROGRESS, STAGE_LABELS, Status
 
 # The hash fields the status body needs: the hot path HMGETs just these (as bytes, which
@@ -102,6 +103,22 @@ def project(record: dict[str, Any], builds: list[Job],
             "created_at": iso(record["created_at"]),
             "builds": [build_summary(job) for job in builds],
             "pending_gate": gate(pending_gate) if pending_gate else None}
+
+
+def version(v: Version, foundation: Version | None) -> dict[str, Any]:
+    return {"build_version": v.build_version, "job_id": v.job_id, "goal": v.goal,
+            "based_on": v.based_on, "created_at": iso(v.created_at), "ready_at": iso(v.ready_at),
+            "decision": v.decision, "foundation": foundation is not None and v is foundation,
+            "preview_url": v.preview_url, "sandbox_expires_at": iso(v.sandbox_expires_at)}
+
+
+def versions(project_id: str, line: Line) -> dict[str, Any]:
+    """The project's line: its READY versions oldest first, the foundation, and what the next
+    build starts from (null: fresh from its goal)."""
+    return {"project_id": project_id,
+            "foundation": line.foundation.build_version if line.foundation else None,
+            "next_based_on": line.base.build_version if line.base else None,
+            "versions": [version(v, line.foundation) for v in line.versions]}
 
 
 # Stream entry fields a client may see; anything else (e.g. sandbox ids) stays server-side.
