@@ -192,7 +192,8 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise BadRequest("the body must be JSON") from None
 
-    def _route(self, method):
+    def _route(self):
+        method = self.command
         url = urlparse(self.path)
         parts = [p for p in url.path.split("/") if p]
         try:
@@ -225,17 +226,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, item) if item else self._send(404, {"error": "no such item"})
         return self._send(405, {"error": "method not allowed"})
 
-    def do_GET(self):
-        self._route("GET")
-
-    def do_POST(self):
-        self._route("POST")
-
-    def do_PATCH(self):
-        self._route("PATCH")
-
-    def do_DELETE(self):
-        self._route("DELETE")
+    do_GET = do_POST = do_PATCH = do_DELETE = _route
 
 
 def make_server(port, data_path, host="127.0.0.1"):
