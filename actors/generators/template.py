@@ -30,7 +30,6 @@ _SOURCE = Path(__file__).with_name("template_source")
 SOURCES = {"app.py": (_SOURCE / "app.py").read_text(encoding="utf-8"),
            "page.html": (_SOURCE / "page.html").read_text(encoding="utf-8"),
            "tests/test_app.py": (_SOURCE / "test_app.py").read_text(encoding="utf-8")}
-title_for = template_spec.title_for
 
 
 def readme(spec: dict) -> str:
