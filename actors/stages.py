@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 
+from actors.generators.base import BaseVersion
 from actors.sandbox.probe import PROBE_ERRORS
 from actors.stage import Next, Ready, StageContext, stage_actor
 from actors.workspace import MANIFEST, Manifest, install_commands, read_manifest, skeleton
@@ -54,9 +55,29 @@ def _replays_generated_code(ctx: StageContext) -> bool:
     return ctx.job.resume_at in (Status.DEPS, Status.CHECKS) and ctx.job.iteration == 0
 
 
+def _base(ctx: StageContext) -> BaseVersion | None:
+    """The version this build starts from (chosen when it started, domain/line.py), with its
+    stored source tree; None for a fresh build."""
+    job = ctx.job
+    if not job.based_on_job:
+        return None
+    files = ctx.store.files(job.based_on_job)
+    base_job = ctx.store.get_job(job.based_on_job)
+    if not files or base_job is None:
+        raise StageFailure(f"the files of {job.based_on}, which this build starts from, are gone")
+    return BaseVersion(job.based_on or base_job.build_version or "", base_job.job_id,
+                       base_job.goal, files)
+
+
+def _start_files(ctx: StageContext, base: BaseVersion | None) -> dict[str, str]:
+    """What the workspace starts from: the base version's files, or the skeleton."""
+    return dict(base.files) if base else skeleton(ctx.job.goal)
+
+
 @stage_actor(Status.SCAFFOLD, time_limit_s=60)
 def scaffold(ctx: StageContext) -> None:
-    files = skeleton(ctx.job.goal)
+    # Every attempt of the fix loop starts again from the base (or the skeleton).
+    files = _start_files(ctx, _base(ctx))
     if _replays_generated_code(ctx):
         files.update(ctx.store.files(ctx.job.job_id))  # restore the app a replay resumes
     ctx.sandbox().write_files(files)
@@ -67,15 +88,21 @@ def code(ctx: StageContext) -> Next:
     job, store = ctx.job, ctx.store
     sandbox = ctx.sandbox()
     stored = store.files(job.job_id) if _replays_generated_code(ctx) else {}
-    if stored:
-        files = stored  # replaying a later stage: reuse the code, do not regenerate it
-    else:
-        workspace = {path: sandbox.read_file(path) for path in sandbox.list_files()
-                     if not path.startswith((".venv/", "node_modules/"))}
-        feedback = store.redis.get(store.keys.feedback(job.job_id)) if job.iteration else None
-        files = ctx.services.generator.generate(job.goal, workspace, feedback)
-    sandbox.write_files(files)
-    return Next(files=files, fields={"files_written": len(files)})
+    if stored:  # replaying a later stage: reuse the code, do not regenerate it
+        sandbox.write_files(stored)
+        return Next(files=stored, fields={"files_written": len(stored)})
+    base = _base(ctx)
+    workspace = {path: sandbox.read_file(path) for path in sandbox.list_files()
+                 if not path.startswith((".venv/", "node_modules/"))}
+    feedback = store.redis.get(store.keys.feedback(job.job_id)) if job.iteration else None
+    # `base` only when there is one: generators without it still serve fresh builds.
+    extra = {"base": base} if base else {}
+    written = ctx.services.generator.generate(job.goal, workspace, feedback, **extra)
+    sandbox.write_files(written)
+    # The stored files are the version's whole source tree (what later builds start from and
+    # the export hands out): the start files with what the generator wrote over them.
+    return Next(files={**_start_files(ctx, base), **written},
+                fields={"files_written": len(written)})
 
 
 @stage_actor(Status.DEPS, time_limit_s=_LIMITS.command_timeout_s + 30, reads_files=True)

@@ -32,6 +32,8 @@ class Job:
     sandbox_id: str | None = None
     preview_url: str | None = None
     build_version: str | None = None
+    based_on: str | None = None  # the version this build starts from (domain/line.py)
+    based_on_job: str | None = None  # that version's job
     sandbox_expires_at: float | None = None
     error_message: str | None = None
     error_detail: str | None = None

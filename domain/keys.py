@@ -33,6 +33,10 @@ class Keys:
     def build_seq(self, project_id: str) -> str:
         return f"{self.prefix}:project:{project_id}:build_seq"
 
+    def project_versions(self, project_id: str) -> str:
+        """ZSET job_id -> build number: the project's READY builds (its versions)."""
+        return f"{self.prefix}:project:{project_id}:versions"
+
     def user_projects(self, user_id: str) -> str:
         return f"{self.prefix}:user:{user_id}:projects"
 

@@ -27,7 +27,7 @@ from web.errors import EXCEPTION_HANDLERS
 from web.hub import StreamHub
 from web.idempotency import Idempotency
 from web.metrics import Metrics, metrics
-from web.routes import gates, generation, health, projects, usage
+from web.routes import gates, generation, health, projects, usage, versions
 from web.sse import job_events
 from web.state import Kiln
 
@@ -50,12 +50,15 @@ def routes() -> list[BaseRoute]:
         Route("/api/projects", projects.list_projects, methods=["GET"]),
         Route("/api/projects/{project_id:id}", projects.get_project, methods=["GET"]),
         Route("/api/projects/{project_id:id}/gates", gates.list_gates, methods=["GET"]),
+        Route("/api/projects/{project_id:id}/versions", versions.list_versions, methods=["GET"]),
         Route("/api/gates/{gate_id:id}/resolve", gates.resolve_gate, methods=["POST"]),
         Route("/api/generation/start", generation.start, methods=["POST"]),
         Route("/api/generation/{job_id:id}/events", job_events, methods=["GET"]),
         Route("/api/generation/{job_id:id}/cancel", generation.cancel, methods=["POST"]),
         Route("/api/generation/{job_id:id}/preview-viewed", generation.preview_viewed,
               methods=["POST"]),
+        Route("/api/generation/{job_id:id}/files", versions.list_files, methods=["GET"]),
+        Route("/api/generation/{job_id:id}/files.zip", versions.files_zip, methods=["GET"]),
         Route("/api/usage", usage.usage, methods=["GET"]),
     ]
     if health.STATIC.is_dir():  # the build page's assets (web/static)

@@ -42,7 +42,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 _STATUS = {"type": "string", "enum": [s.value for s in Status]}
 _BUILD = _obj({"job_id": S, "status": _STATUS, "stage_label": S, "build_version": NS,
-               "preview_url": NS, "error_message": NS, "created_at": NS, "updated_at": NS})
+               "based_on": NS, "preview_url": NS, "error_message": NS, "created_at": NS,
+               "updated_at": NS})
 _GATE = _obj({"gate_id": S, "project_id": S, "job_id": S, "build_version": S, "type": S,
               "status": {"type": "string", "enum": [s.value for s in GateStatus]}, "prompt": S,
               "decision": _nullable({"type": "string", "enum": [d.value for d in GateDecision]}),
@@ -66,19 +67,19 @@ SCHEMAS: dict[str, Any] = {
                           "goal": {**TEXT, "maxLength": GOAL_MAX}}),
     "StartResponse": _obj({"job_id": S, "status": _STATUS, "build_version": S,
                            "queue_position": {"type": ["integer", "null"]},
-                           "scheduled_for": NS}),
+                           "scheduled_for": NS, "based_on": NS}),
     "JobStatus": _obj({
         "job_id": S, "project_id": S, "status": _STATUS, "stage_label": S,
         "progress": {"type": "number", "minimum": 0, "maximum": 1},
         "queue_position": {"type": ["integer", "null"]}, "eta_seconds": {"type": ["number", "null"]},
-        "preview_url": NS, "build_version": NS, "error_message": NS, "debug_id": S,
-        "sandbox_expires_at": NS, "cancelled": {"type": "boolean"}, "attempt": N,
+        "preview_url": NS, "build_version": NS, "based_on": NS, "error_message": NS,
+        "debug_id": S, "sandbox_expires_at": NS, "cancelled": {"type": "boolean"}, "attempt": N,
         "iteration": N, "created_at": NS, "updated_at": NS, "goal": S, "scheduled_for": NS,
         "failed_stage": NS, "error_detail": NS, "files_written": {"type": ["integer", "null"]}},
         required=["job_id", "project_id", "status", "stage_label", "progress", "queue_position",
-                  "eta_seconds", "preview_url", "build_version", "error_message", "debug_id",
-                  "sandbox_expires_at", "cancelled", "attempt", "iteration", "created_at",
-                  "updated_at"]),
+                  "eta_seconds", "preview_url", "build_version", "based_on", "error_message",
+                  "debug_id", "sandbox_expires_at", "cancelled", "attempt", "iteration",
+                  "created_at", "updated_at"]),
     "Cancelled": _obj({"job_id": S, "status": {"type": "string", "enum": ["cancelled"]},
                        "message": S}),
     "PreviewViewed": _obj({"gate_id": S, "status": {
@@ -88,6 +89,17 @@ SCHEMAS: dict[str, Any] = {
                    "queued": N, "scheduled": N},
                   required=["tier", "jobs_used", "jobs_remaining", "resets_at"]),
     "Health": _obj({"status": S}),
+    "Version": _obj({"build_version": S, "job_id": S, "goal": S, "based_on": NS,
+                     "created_at": NS, "ready_at": NS,
+                     "decision": _nullable({"type": "string",
+                                            "enum": [d.value for d in GateDecision]}),
+                     "foundation": {"type": "boolean"}, "preview_url": NS,
+                     "sandbox_expires_at": NS}),
+    "VersionList": _obj({"project_id": S, "foundation": NS, "next_based_on": NS,
+                         "versions": {"type": "array", "items": _ref("Version")}}),
+    "FileList": _obj({"job_id": S, "build_version": NS, "total_bytes": N,
+                      "files": {"type": "array",
+                                "items": _obj({"path": S, "size": N})}}),
 }
 
 
@@ -148,6 +160,10 @@ PATHS: dict[str, Any] = {
     "/api/projects/{project_id}/gates": {
         "get": _op("A project's gates", 200, _json("GateList"), (401, 404),
                    params=("project_id",))},
+    "/api/projects/{project_id}/versions": {
+        "get": _op("A project's line: READY versions oldest first, the foundation, and what "
+                   "the next build starts from", 200, _json("VersionList"), (401, 404),
+                   params=("project_id",))},
     "/api/gates/{gate_id}/resolve": {
         "post": _op("Resolve a pending gate", 200, _json("Gate"), (401, 404, 409, 413, 422),
                     body="GateResolve", params=("gate_id",))},
@@ -168,6 +184,14 @@ PATHS: dict[str, Any] = {
     "/api/generation/{job_id}/preview-viewed": {
         "post": _op("Record that the preview was seen (creates the gate)", 200,
                     _json("PreviewViewed"), (401, 404, 409), params=("job_id",))},
+    "/api/generation/{job_id}/files": {
+        "get": _op("A READY build's files: paths and sizes", 200, _json("FileList"),
+                   (401, 404, 409), params=("job_id",))},
+    "/api/generation/{job_id}/files.zip": {
+        "get": _op("A READY build's source tree as a zip", 200, {
+            "description": "OK", "content": {"application/zip": {
+                "schema": {"type": "string", "format": "binary"}}}},
+            (401, 404, 409), params=("job_id",))},
     "/api/usage": {"get": _op("The caller's quota and usage", 200, _json("Usage"), (401,))},
     "/healthz": {"get": _op("Liveness", 200, _json("Health"), auth=False)},
     "/readyz": {"get": _op("Readiness: Redis reachable", 200, _json("Health"), (503,),
@@ -186,7 +210,8 @@ PATHS["/api/generation/{job_id}/events"]["get"]["responses"]["204"] = {
 SCHEMA: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Kiln", "version": "1.0.0",
-             "description": "Start app builds, follow them live, cancel them, decide on gates. "
+             "description": "Start app builds, follow them live, cancel them, decide on gates, "
+                            "list a project's versions and export their files. "
                             "Errors are {detail, code}."},
     "paths": PATHS,
     "components": {"schemas": SCHEMAS, "securitySchemes": {

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from domain.clock import iso
 from domain.job import Job
+from domain.line import Line, Version
 from domain.status import PROGRESS, STAGE_LABELS, Status
 
 # The hash fields the status body needs: the hot path HMGETs just these (as bytes, which
@@ -18,7 +19,7 @@ from domain.status import PROGRESS, STAGE_LABELS, Status
 STATUS_FIELDS = ("job_id", "project_id", "user_id", "status", "debug_id", "attempt", "iteration",
                  "cancelled", "created_at", "updated_at", "preview_url", "build_version",
                  "error_message", "error_detail", "sandbox_expires_at", "failed_stage",
-                 "scheduled_for", "goal", "files_written")
+                 "scheduled_for", "goal", "files_written", "based_on")
 STATUS_KEYS = tuple(name.encode() for name in STATUS_FIELDS)
 
 
@@ -52,6 +53,7 @@ def job_status(raw: dict[str, str], queue_position: int | None = None,
         "eta_seconds": eta_seconds,
         "preview_url": raw.get("preview_url") or None,
         "build_version": raw.get("build_version") or None,
+        "based_on": raw.get("based_on") or None,
         "error_message": raw.get("error_message") or None,
         "debug_id": raw.get("debug_id") or "",
         "sandbox_expires_at": _time(raw, "sandbox_expires_at"),
@@ -80,7 +82,8 @@ def status_body(values: tuple[str | None, ...]) -> bytes:
 
 def build_summary(job: Job) -> dict[str, Any]:
     return {"job_id": job.job_id, "status": job.status.value, "stage_label": job.stage_label,
-            "build_version": job.build_version, "preview_url": job.preview_url,
+            "build_version": job.build_version, "based_on": job.based_on,
+            "preview_url": job.preview_url,
             "error_message": job.error_message, "created_at": iso(job.created_at),
             "updated_at": iso(job.updated_at)}
 
@@ -100,6 +103,22 @@ def project(record: dict[str, Any], builds: list[Job],
             "created_at": iso(record["created_at"]),
             "builds": [build_summary(job) for job in builds],
             "pending_gate": gate(pending_gate) if pending_gate else None}
+
+
+def version(v: Version, foundation: Version | None) -> dict[str, Any]:
+    return {"build_version": v.build_version, "job_id": v.job_id, "goal": v.goal,
+            "based_on": v.based_on, "created_at": iso(v.created_at), "ready_at": iso(v.ready_at),
+            "decision": v.decision, "foundation": foundation is not None and v is foundation,
+            "preview_url": v.preview_url, "sandbox_expires_at": iso(v.sandbox_expires_at)}
+
+
+def versions(project_id: str, line: Line) -> dict[str, Any]:
+    """The project's line: its READY versions oldest first, the foundation, and what the next
+    build starts from (null: fresh from its goal)."""
+    return {"project_id": project_id,
+            "foundation": line.foundation.build_version if line.foundation else None,
+            "next_based_on": line.base.build_version if line.base else None,
+            "versions": [version(v, line.foundation) for v in line.versions]}
 
 
 # Stream entry fields a client may see; anything else (e.g. sandbox ids) stays server-side.

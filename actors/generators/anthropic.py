@@ -4,6 +4,11 @@
 The model must answer through one tool, `write_files`, whose JSON schema is the file list, so
 the answer is structured rather than scraped from prose. In the fix loop the last check failure
 goes back to the model as feedback.
+
+A build on a version (`base`) sends that version's files as the first block of the request,
+marked for prompt caching (`cache_control`): they are the same for every attempt of the build
+(and for every build on that version), and the change request, the previous attempt's edits
+and the feedback follow in a block of their own.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import anthropic
 from domain.errors import GeneratorOutputError, PermanentError, TransientError
 from domain.logs import get_logger
 
+from .base import BaseVersion
 from .validate import MAX_FILES, validate_files
 
 log = get_logger("kiln.generator")
@@ -44,29 +50,58 @@ sandbox. Answer only by calling the write_files tool. Rules:
   (may be empty), or npm ones in package.json.
 - Include the app's own tests and a kiln.json: {"checks": "<test command>", "start": "<serve
   command containing {port}>", "health": "/"}. The server must listen on 127.0.0.1:{port}.
-- The page at / must show what the app is for. Paths are relative; no '..'."""
+- The page at / must show what the app is for. File paths are relative; no '..'.
+- The app is served under a path prefix: its page must use relative URLs for its own API and
+  assets (fetch("api/items"), not fetch("/api/items"); src="app.js", not src="/app.js").
+- When you are given an existing app and a change request, change only what the request asks,
+  keep every existing feature, and list only the files you add or change (each complete)."""
 
 MAX_FEEDBACK = 8_000
 MAX_SNAPSHOT = 60_000
 
 
-def build_prompt(goal: str, workspace: dict[str, str], feedback: str | None) -> str:
-    parts = [f"Goal:\n{goal.strip()}"]
-    budget = MAX_SNAPSHOT
+def _listing(files: dict[str, str], budget: int) -> list[str]:
     shown = []
-    for path in sorted(workspace):
-        text = workspace[path]
+    for path in sorted(files):
+        text = files[path]
         if len(text) > budget:
             shown.append(f"--- {path} (omitted, {len(text)} chars)")
             continue
         budget -= len(text)
         shown.append(f"--- {path}\n{text}")
+    return shown
+
+
+def _feedback(feedback: str | None) -> list[str]:
+    if not feedback:
+        return []
+    return ["The previous version failed its checks. Fix it. Check output (tail):\n"
+            + feedback[-MAX_FEEDBACK:]]
+
+
+def build_prompt(goal: str, workspace: dict[str, str], feedback: str | None) -> str:
+    """A fresh build's request: the goal, what the workspace holds, the feedback."""
+    parts = [f"Goal:\n{goal.strip()}"]
+    shown = _listing(workspace, MAX_SNAPSHOT)
     if shown:
         parts.append("Current files:\n" + "\n".join(shown))
-    if feedback:
-        parts.append("The previous version failed its checks. Fix it. Check output (tail):\n"
-                     + feedback[-MAX_FEEDBACK:])
-    return "\n\n".join(parts)
+    return "\n\n".join(parts + _feedback(feedback))
+
+
+def change_blocks(change: str, workspace: dict[str, str], feedback: str | None,
+                  base: BaseVersion) -> list[dict[str, Any]]:
+    """A build on a version: the version's files (cached: identical for every attempt), then
+    the change request, the files the previous attempt changed, and the feedback."""
+    version = (f"The app as it is now, {base.build_version}. It was asked:\n{base.goal.strip()}"
+               "\n\nIts files:\n" + "\n".join(_listing(base.files, MAX_SNAPSHOT)))
+    parts = [f"Change request:\n{change.strip()}\n\nApply it to the app above. List only "
+             "the files you add or change, each complete; the others stay as they are."]
+    edited = {path: text for path, text in workspace.items() if base.files.get(path) != text}
+    if feedback and edited:
+        parts.append("Your previous attempt left these files changed:\n"
+                     + "\n".join(_listing(edited, MAX_SNAPSHOT)))
+    return [{"type": "text", "text": version, "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "\n\n".join(parts + _feedback(feedback))}]
 
 
 def translate(exc: anthropic.AnthropicError) -> Exception:
@@ -104,19 +139,24 @@ class AnthropicGenerator:
             self._client = anthropic.Anthropic(**self._opts)
         return self._client
 
-    def generate(self, goal: str, workspace: dict[str, str],
-                 feedback: str | None) -> dict[str, str]:
+    def generate(self, goal: str, workspace: dict[str, str], feedback: str | None, *,
+                 base: BaseVersion | None = None) -> dict[str, str]:
         client = self._get_client()
+        content: str | list[dict[str, Any]] = (
+            build_prompt(goal, workspace, feedback) if base is None
+            else change_blocks(goal, workspace, feedback, base))
         try:
             message = client.messages.create(
                 model=self.model, max_tokens=self.max_tokens, system=SYSTEM, tools=[TOOL],
                 tool_choice={"type": "tool", "name": TOOL["name"]},
-                messages=[{"role": "user", "content": build_prompt(goal, workspace, feedback)}])
+                messages=[{"role": "user", "content": content}])
         except anthropic.AnthropicError as exc:
             raise translate(exc) from exc
         files = validate_files(_tool_files(message), workspace)
         log.info("generator_answer", generator=self.name, files=len(files),
-                 fix=feedback is not None)
+                 fix=feedback is not None, base=base.build_version if base else None,
+                 cached_tokens=getattr(getattr(message, "usage", None),
+                                       "cache_read_input_tokens", None))
         return files
 
 

@@ -44,6 +44,8 @@ local function apply(job, events, job_id, cur, to, fields, quiet)
   if to == 'ready' then
     local n = redis.call('INCR', PREFIX .. ':project:' .. project_id .. ':build_seq')
     local version = 'build_v0_' .. n
+    -- The project's versions by number (domain/line.py reads them).
+    redis.call('ZADD', PREFIX .. ':project:' .. project_id .. ':versions', n, job_id)
     set[#set + 1] = 'build_version'; set[#set + 1] = version
     ev[#ev + 1] = 'build_version'; ev[#ev + 1] = version
   end

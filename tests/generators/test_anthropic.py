@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from actors.generators.anthropic import TOOL, AnthropicGenerator
+from actors.generators.anthropic import SYSTEM, TOOL, AnthropicGenerator
+from actors.generators.base import BaseVersion
 from actors.sandbox.local import LocalRuntime
 from domain.errors import GeneratorOutputError, PermanentError, TransientError
 
@@ -99,6 +100,39 @@ def test_good_answer_becomes_files_and_feedback_reaches_the_model(api, gen):
     prompt = body["messages"][0]["content"]
     assert "a todo app" in prompt and "FAILED: test_add (AssertionError)" in prompt
     assert "--- kiln.json" in prompt
+
+
+def test_the_system_prompt_asks_for_relative_urls(api, gen):
+    api.answers.append((200, _message([_tool(GOOD)])))
+    gen.generate("a todo app", {}, None)
+    system = api.requests[0]["body"]["system"]
+    assert system == SYSTEM and 'fetch("api/items"), not fetch("/api/items")' in system
+
+
+def test_a_change_sends_the_base_files_cached_and_the_request_after_them(api, gen):
+    base_files = {f["path"]: f["content"] for f in GOOD} | {"README.md": "# Todo\n"}
+    base = BaseVersion("build_v0_2", "job-2", "a todo app", base_files)
+    edit = [{"path": "app.py", "content": "print('app with due dates')\n"}]
+    api.answers += [(200, _message([_tool(edit)])), (200, _message([_tool(edit)]))]
+
+    files = gen.generate("add due dates", dict(base_files), None, base=base)
+    assert files == {"app.py": "print('app with due dates')\n"}  # kiln.json is the base's
+    workspace = base_files | files  # the fix loop: the first attempt's edit is in the sandbox
+    gen.generate("add due dates", workspace, "FAILED: test_due (AssertionError)", base=base)
+
+    first, fix = (r["body"]["messages"][0]["content"] for r in api.requests)
+    cached, change = first
+    assert cached["cache_control"] == {"type": "ephemeral"}
+    assert "build_v0_2" in cached["text"] and "a todo app" in cached["text"]
+    for path, text in base_files.items():
+        assert f"--- {path}\n{text}" in cached["text"]
+    assert "cache_control" not in change
+    assert "add due dates" in change["text"] and "--- README.md" not in change["text"]
+    # Every attempt sends the base block byte for byte (the cache hits); what changed follows.
+    assert fix[0] == cached
+    assert "FAILED: test_due (AssertionError)" in fix[1]["text"]
+    assert "--- app.py\nprint('app with due dates')" in fix[1]["text"]
+    assert "--- README.md" not in fix[1]["text"]
 
 
 @pytest.mark.parametrize("answer", [

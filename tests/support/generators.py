@@ -87,3 +87,18 @@ class ShortInstall(SlowInstall):
 
     name = "short-install"
     seconds = 4
+
+
+class BreaksOnRequest(TemplateGenerator):
+    """The template generator, except that a goal or change request containing "[break]" gets
+    an app whose own test fails, the same way every time: the build fails at checks after
+    the code stage stored its files (a failed iteration)."""
+
+    name = "breaks-on-request"
+    MARK = "[break]"
+
+    def generate(self, goal, workspace, feedback, *, base=None):
+        files = super().generate(goal, workspace, feedback, base=base)
+        if self.MARK in goal:
+            files["tests/test_broken.py"] = BROKEN_TEST.format(value="broken")
+        return files

@@ -36,9 +36,10 @@ def test_start_creates_job_and_sends_starting(api, r, user_project):
     res = _start(api, user_project["project_id"])
     assert res.status_code == 201, res.text
     body = res.json()
-    assert set(body) == {"job_id", "status", "build_version", "queue_position", "scheduled_for"}
+    assert set(body) == {"job_id", "status", "build_version", "queue_position", "scheduled_for",
+                         "based_on"}
     assert body["status"] == "queued" and body["build_version"] == "build_v0_1"
-    assert body["scheduled_for"] is None
+    assert body["scheduled_for"] is None and body["based_on"] is None
     sent = _starting_messages(r)
     assert [(m["actor_name"], m["args"]) for m in sent] == [("stage_starting",
                                                              [body["job_id"], 1, 0])]

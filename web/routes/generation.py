@@ -12,6 +12,7 @@ from domain.capacity import CancelResult, QueueFull
 from domain.clock import iso
 from domain.failures import CANCELLED_MESSAGE
 from domain.job import Job
+from domain.line import ProjectLine
 from domain.logs import bind_job_context, get_logger
 from domain.messages import send_stage
 from domain.status import Status
@@ -38,8 +39,11 @@ def _start(k: Kiln, project_id: str, user_id: str, tier: Tier, goal: str) -> dic
     if k.gates.pending_id(project_id):
         raise ApiError(409, "gate_pending",
                        "This project has a pending decision; resolve its gate first")
+    # What the build starts from is decided now, by the project's line (docs/versions.md).
+    base = ProjectLine(k.store, k.gates).read(project_id).base
+    fields = {"based_on": base.build_version, "based_on_job": base.job_id} if base else {}
     try:
-        decision = k.capacity.start(project_id, user_id, tier.value, goal)
+        decision = k.capacity.start(project_id, user_id, tier.value, goal, **fields)
     except QueueFull as exc:
         raise ApiError(503, "queue_full", "The build queue is full; try again shortly",
                        {"Retry-After": str(max(1, int(exc.retry_after)))}) from None
@@ -50,7 +54,8 @@ def _start(k: Kiln, project_id: str, user_id: str, tier: Tier, goal: str) -> dic
     return {"job_id": job.job_id, "status": job.status.value,
             "build_version": k.store.predicted_version(project_id),
             "queue_position": k.capacity.position(job.job_id),
-            "scheduled_for": iso(job.scheduled_for)}
+            "scheduled_for": iso(job.scheduled_for),
+            "based_on": base.build_version if base else None}
 
 
 async def start(request: Request) -> JSONResponse:

@@ -164,6 +164,7 @@ const state = {
   previewViewedFor: null,
   previewObserver: null,
   gate: null,
+  line: null, // the selected project's versions (GET /api/projects/{id}/versions)
 };
 
 // ---------------------------------------------------------------------------------------
@@ -318,7 +319,12 @@ function selectProject(projectId) {
   state.projectId = projectId;
   store(KEY_PROJECT, projectId);
   $("project-hint").textContent = "";
-  if (projectId) checkPendingGate(projectId);
+  state.line = null;
+  renderVersions();
+  if (projectId) {
+    checkPendingGate(projectId);
+    loadVersions(projectId);
+  }
 }
 
 async function createProject(name) {
@@ -354,6 +360,127 @@ async function checkPendingGate(projectId) {
   } else if (state.gate && !state.gate.resolved && state.gate.projectId === projectId) {
     show($("gate-card"), false);
     state.gate = null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The project's line: its versions, what the next build starts from, previews and exports
+
+const DECISION_BADGES = {
+  iterate: ["Iterated", "info"],
+  solidify: ["Solidified", "ok"],
+  abandon: ["Abandoned", "muted"],
+};
+
+async function loadVersions(projectId = state.projectId) {
+  if (!projectId) return;
+  try {
+    const line = await api("GET", `/api/projects/${encodeURIComponent(projectId)}/versions`);
+    if (state.projectId !== projectId) return;
+    state.line = line;
+    $("versions-error").textContent = "";
+  } catch (error) {
+    if (state.projectId === projectId && error.status !== 401) reportError(error, $("versions-error"));
+    return;
+  }
+  renderVersions();
+}
+
+function badge(text, tone) {
+  const el = document.createElement("span");
+  el.className = "badge";
+  el.textContent = text;
+  if (tone) el.dataset.tone = tone;
+  return el;
+}
+
+function smallButton(text, onClick, quiet = false) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = `btn btn-small${quiet ? " btn-quiet" : ""}`;
+  button.textContent = text;
+  button.addEventListener("click", onClick);
+  return button;
+}
+
+function renderVersions() {
+  const line = state.line;
+  const versions = line?.versions || [];
+  show($("versions-card"), versions.length > 0);
+  const next = line?.next_based_on || null;
+  // A project with a version to build on takes a change request; otherwise a whole goal.
+  $("goal-label").textContent = next ? `Describe a change to ${next}` : "Describe your app";
+  $("goal-input").placeholder = next ? "Add due dates" : "A todo app with due dates";
+  $("versions-next").textContent = next
+    ? `Your next build starts from ${next}${line.foundation === next ? ", the foundation" : ""} and applies your change.`
+    : versions.length ? "Your next build starts fresh from its goal." : "";
+  const items = versions.slice().reverse().map((version) => {
+    const li = document.createElement("li");
+    li.className = "version";
+    li.dataset.version = version.build_version;
+    li.dataset.current = String(version.build_version === next);
+    const head = document.createElement("div");
+    head.className = "version-head";
+    const name = document.createElement("span");
+    name.className = "version-name";
+    name.textContent = version.build_version;
+    head.append(name);
+    if (version.foundation) head.append(badge("Foundation", "ok"));
+    else if (DECISION_BADGES[version.decision]) head.append(badge(...DECISION_BADGES[version.decision]));
+    if (version.build_version === next) head.append(badge("Next build starts here", "busy"));
+    if (version.based_on) {
+      const base = document.createElement("span");
+      base.className = "version-base";
+      base.textContent = `on ${version.based_on}`;
+      head.append(base);
+    }
+    const goal = document.createElement("p");
+    goal.className = "version-goal";
+    goal.textContent = version.goal;
+    const actions = document.createElement("div");
+    actions.className = "version-actions";
+    const open = smallButton("Open preview", () => openVersion(version));
+    open.setAttribute("aria-label", `Open the preview of ${version.build_version}`);
+    const download = smallButton("Download .zip", () => downloadVersion(version, download), true);
+    download.setAttribute("aria-label", `Download the files of ${version.build_version}`);
+    actions.append(open, download);
+    li.append(head, goal, actions);
+    return li;
+  });
+  $("versions-list").replaceChildren(...items);
+}
+
+// A version's preview opens in the build panel, like a build that just finished.
+function openVersion(version) {
+  clearErrors();
+  resumeJob({ job_id: version.job_id, goal: version.goal }, { focus: true });
+}
+
+async function downloadVersion(version, button) {
+  button.disabled = true;
+  $("versions-error").textContent = "";
+  try {
+    const response = await fetch(`/api/generation/${encodeURIComponent(version.job_id)}/files.zip`, {
+      headers: { Authorization: `Bearer ${state.token}` },
+    });
+    if (!response.ok) {
+      const data = await response.json().catch(() => null);
+      throw new ApiError(response.status, data?.detail, data?.code);
+    }
+    const blob = await response.blob();
+    const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = named ? named[1] : `${version.build_version}.zip`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  } catch (error) {
+    reportError(error.status === 0 || !(error instanceof ApiError)
+      ? "The download did not start. Check your connection and try again." : error, $("versions-error"));
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -421,12 +548,13 @@ function savedJob() {
   }
 }
 
-async function resumeJob(saved) {
+async function resumeJob(saved, { focus = false } = {}) {
   try {
     const status = await api("GET", `/api/generation/${encodeURIComponent(saved.job_id)}/status`);
-    watchJob({ goal: saved.goal, ...status }, { focus: false });
+    watchJob({ goal: saved.goal, ...status }, { focus });
   } catch (error) {
     if (error.status === 404) store(KEY_JOB, null);
+    else if (focus && error.status !== 401) reportError(error);
   }
 }
 
@@ -556,6 +684,7 @@ const UPDATE_FIELDS = [
   "status", "stage_label", "progress", "queue_position", "eta_seconds", "scheduled_for",
   "preview_url", "build_version", "error_message", "error_detail", "debug_id", "cancelled",
   "attempt", "iteration", "files_written", "sandbox_expires_at", "failed_stage", "project_id", "goal",
+  "based_on",
 ];
 
 function applyUpdate(data) {
@@ -616,6 +745,7 @@ async function finish() {
   if (job.status === "ready") showReady(job);
   else showFailed(job);
   loadUsage();
+  if (job.project_id && job.project_id === state.projectId) loadVersions(job.project_id);
   // Focus was on the cancel button (now hidden) or nowhere: move it to the result.
   if (!hadFocus || hadFocus === document.body || hadFocus === $("cancel-button") || hadFocus === $("build-title")) {
     (job.status === "ready" ? $("ready-title") : $("failed-title")).focus();
@@ -672,7 +802,8 @@ function render() {
   const value = progressOf(job);
   const cancelled = isCancelled(job);
 
-  $("build-goal").textContent = job.goal || state.goal || "";
+  const goal = job.goal || state.goal || "";
+  $("build-goal").textContent = job.based_on ? `Change to ${job.based_on}: ${goal}` : goal;
   const [badge, tone] = badgeFor(job);
   const badgeEl = $("build-badge");
   badgeEl.textContent = badge;
@@ -786,6 +917,8 @@ function showReady(job) {
   const knownFiles = job.files_written !== undefined && job.files_written !== null && Number.isFinite(files);
   $("ready-files").textContent = knownFiles ? String(files) : "";
   $("ready-files-row").hidden = !knownFiles;
+  $("ready-base").textContent = job.based_on || "";
+  $("ready-base-row").hidden = !job.based_on;
   const expires = toDate(job.sandbox_expires_at);
   $("ready-expires").textContent = expires ? formatWhen(expires) : "—";
   $("ready-expires").closest("div").hidden = !expires;
@@ -899,6 +1032,7 @@ async function resolveGate(decision) {
     show($("gate-sub"), false);
     $("gate-result").textContent = `Decision saved: ${decision.name}. You can start the next build.`;
     $("project-hint").textContent = "";
+    if (gate.projectId) loadVersions(gate.projectId);
   } catch (error) {
     if (error.status === 409) {
       gate.resolved = true;
