@@ -77,7 +77,7 @@ def _after(ctx: StageContext, res: HandOffResult, result: Next | Ready) -> str:
         return "done"
     if res.outcome == "ready":
         started = ctx.job.timestamps.get("starting", ctx.job.created_at)
-        log.info("job.ready", preview_url=result.fields.get("preview_url"),
+        log.info("job.ready", preview_upstream=result.fields.get("preview_upstream"),
                  build_seconds=round(svc.store.clock.now() - started, 3))
         teardown.start_admitted(svc, res.admitted)
         return "done"

@@ -13,6 +13,7 @@ from actors.workspace import MANIFEST, Manifest, install_commands, read_manifest
 from domain.errors import Cancelled, TransientError
 from domain.failures import Reason
 from domain.logs import get_logger
+from domain.preview import upstream_fields
 from domain.settings import Settings
 from domain.status import Status
 from domain.tiers import limits_for
@@ -143,7 +144,8 @@ def checks(ctx: StageContext) -> Next | Ready:
             return Next(Status.SCAFFOLD, job.iteration + 1)
         raise StageFailure(f"checks failed (iteration {job.iteration}):\n{result.output}",
                            Reason.CHECKS_FAILED)
-    return Ready({"preview_url": _start_preview(ctx, manifest)})
+    # Where the web tier finds the app; users see the stable URL (docs/previews.md).
+    return Ready(upstream_fields(_start_preview(ctx, manifest)))
 
 
 def _start_preview(ctx: StageContext, manifest: Manifest) -> str:

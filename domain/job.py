@@ -30,7 +30,9 @@ class Job:
     stage_started_at: float | None = None
     scheduled_for: float | None = None
     sandbox_id: str | None = None
-    preview_url: str | None = None
+    preview_url: str | None = None  # older records only: users see the stable URL (web/preview)
+    preview_upstream: str | None = None  # where the app is served from (domain/preview.py)
+    preview_host: str | None = None  # the worker host a host-bound upstream is on
     build_version: str | None = None
     based_on: str | None = None  # the version this build starts from (domain/line.py)
     based_on_job: str | None = None  # that version's job

@@ -41,6 +41,12 @@ class Settings:
     jwt_secret: str = ""  # required by the web app (web/auth.py: check_secret)
     metrics_token: str = ""  # set: /metrics wants it as a bearer token; unset: /metrics is open
     preview_ttl_s: int = 3600
+    # Previews through Kiln (docs/previews.md): the origin they are served on ("" = not
+    # served), how long a signed link and the cookie it sets last, the largest request body.
+    preview_origin: str = ""
+    preview_link_ttl_s: int = 3600
+    preview_session_ttl_s: int = 43_200
+    preview_max_body_bytes: int = 32 * 1024 * 1024
     # Dramatiq broker crash recovery (see README "Crash recovery"): lower = faster recovery of a
     # dead worker's messages, but a frozen-yet-alive worker loses its messages sooner.
     heartbeat_timeout_ms: int = 15_000
@@ -69,6 +75,11 @@ class Settings:
             jwt_secret=_str("KILN_JWT_SECRET", cls.jwt_secret),
             metrics_token=_str("KILN_METRICS_TOKEN", cls.metrics_token),
             preview_ttl_s=_int("KILN_PREVIEW_TTL_S", cls.preview_ttl_s),
+            preview_origin=_str("KILN_PREVIEW_ORIGIN", cls.preview_origin),
+            preview_link_ttl_s=_int("KILN_PREVIEW_LINK_TTL_S", cls.preview_link_ttl_s),
+            preview_session_ttl_s=_int("KILN_PREVIEW_SESSION_TTL_S", cls.preview_session_ttl_s),
+            preview_max_body_bytes=_int("KILN_PREVIEW_MAX_BODY_BYTES",
+                                        cls.preview_max_body_bytes),
             heartbeat_timeout_ms=_int("KILN_HEARTBEAT_TIMEOUT_MS", cls.heartbeat_timeout_ms),
             maintenance_chance=_int("KILN_MAINTENANCE_CHANCE", cls.maintenance_chance),
             max_deliveries=_int("KILN_MAX_DELIVERIES", cls.max_deliveries),

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 
 from domain.clock import Clock
 from domain.gate_store import GateStore
-from domain.logs import configure_logging, writes_json
+from domain.logs import configure_logging, get_logger, writes_json
 from domain.messages import sender_broker
 from domain.redis_client import connect
 from domain.settings import ConfigError, Settings
@@ -27,10 +27,14 @@ from web.errors import EXCEPTION_HANDLERS
 from web.hub import StreamHub
 from web.idempotency import Idempotency
 from web.metrics import Metrics, metrics
-from web.routes import gates, generation, health, projects, usage, versions
+from web.preview.app import create_preview_app
+from web.preview.clients import Clients
+from web.preview.origins import OriginSplit, PreviewOrigin
+from web.routes import gates, generation, health, previews, projects, usage, versions
 from web.sse import job_events
 from web.state import Kiln
 
+log = get_logger("kiln.web")
 REDIS_POOL = 1024
 SSE_BLOCK_MS = 5000
 
@@ -57,6 +61,8 @@ def routes() -> list[BaseRoute]:
         Route("/api/generation/{job_id:id}/cancel", generation.cancel, methods=["POST"]),
         Route("/api/generation/{job_id:id}/preview-viewed", generation.preview_viewed,
               methods=["POST"]),
+        Route("/api/generation/{job_id:id}/preview-link", previews.preview_link,
+              methods=["POST"]),
         Route("/api/generation/{job_id:id}/files", versions.list_files, methods=["GET"]),
         Route("/api/generation/{job_id:id}/files.zip", versions.files_zip, methods=["GET"]),
         Route("/api/usage", usage.usage, methods=["GET"]),
@@ -67,8 +73,12 @@ def routes() -> list[BaseRoute]:
 
 
 class _KilnApp(Starlette):
+    previews: tuple[ASGIApp, PreviewOrigin] | None = None  # the preview app, and its origin
+
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
+        if self.previews is not None:  # the preview origin's requests never reach Kiln's routes
+            stack = OriginSplit(stack, *self.previews)
         # Outermost, so that a 500 from Starlette's error middleware has its line too.
         return accesslog.AccessLog(stack) if writes_json() else stack
 
@@ -78,6 +88,7 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
                sse_ping_s: float = 15.0) -> Starlette:
     settings = settings or Settings.from_env()
     check_secret(settings.jwt_secret)  # before anything connects or listens
+    origin = PreviewOrigin.parse(settings.preview_origin)
     configure_logging(settings.log_format)
     accesslog.install()
     clock = clock or (store.clock if store else Clock())
@@ -103,8 +114,9 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
              broker=broker or sender_broker(settings.redis_url), clock=clock, keys=store.keys,
              aredis=aredis, hub=hub, metrics=Metrics(), idempotency=Idempotency(aredis,
                                                                                 store.keys),
-             sse_ping_s=sse_ping_s)
+             sse_ping_s=sse_ping_s, previews=origin)
     k.metrics.bind(k)
+    clients = Clients()  # upstream connections of previews
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -117,10 +129,15 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
         finally:
             gc.unfreeze()
         await hub.close()
+        await clients.aclose()
         await aredis.aclose()
 
     app = _KilnApp(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.kiln = k
+    if origin.enabled:
+        app.previews = (create_preview_app(k, origin, clients), origin)
+    else:
+        log.warning("previews_not_served", hint="set KILN_PREVIEW_ORIGIN (docs/previews.md)")
     return app
 
 

@@ -82,6 +82,7 @@ SCHEMAS: dict[str, Any] = {
                   "created_at", "updated_at"]),
     "Cancelled": _obj({"job_id": S, "status": {"type": "string", "enum": ["cancelled"]},
                        "message": S}),
+    "PreviewLink": _obj({"url": S, "preview_url": S, "expires_at": S}),
     "PreviewViewed": _obj({"gate_id": S, "status": {
         "type": "string", "enum": ["gate_created", "gate_already_created"]}}),
     "Usage": _obj({"tier": _nullable({"type": "string", "enum": [t.value for t in Tier]}),
@@ -184,6 +185,9 @@ PATHS: dict[str, Any] = {
     "/api/generation/{job_id}/preview-viewed": {
         "post": _op("Record that the preview was seen (creates the gate)", 200,
                     _json("PreviewViewed"), (401, 404, 409), params=("job_id",))},
+    "/api/generation/{job_id}/preview-link": {
+        "post": _op("A signed, expiring link to a READY build's preview (docs/previews.md)",
+                    200, _json("PreviewLink"), (401, 404, 409), params=("job_id",))},
     "/api/generation/{job_id}/files": {
         "get": _op("A READY build's files: paths and sizes", 200, _json("FileList"),
                    (401, 404, 409), params=("job_id",))},

@@ -31,17 +31,17 @@ def _is_terminal(fields: dict[str, str]) -> bool:
     return fields.get("type", "status") == "status" and fields.get("status") in _TERMINAL
 
 
-_RENDERED: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+_RENDERED: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
 _RENDERED_MAX = 4096
 
 
-def _sse(job_id: str, entry: Entry) -> bytes:
+def _sse(k: Kiln, job_id: str, entry: Entry) -> bytes:
     """One stream entry as SSE bytes, encoded once however many clients watch the job."""
-    key = (job_id, entry[0])
+    key = (job_id, entry[0], k.previews.origin)
     encoded = _RENDERED.get(key)
     if encoded is None:
         stream_id, fields = entry
-        encoded = ServerSentEvent(data=json.dumps(views.event(fields)),
+        encoded = ServerSentEvent(data=json.dumps(views.event(fields, job_id, k.previews)),
                                   event=fields.get("type", "status"), id=stream_id).encode()
         _RENDERED[key] = encoded
         if len(_RENDERED) > _RENDERED_MAX:
@@ -67,8 +67,8 @@ async def _stream(k: Kiln, job: dict[str, str], cursor: str, snapshot: bool
                   ) -> AsyncIterator[ServerSentEvent | bytes]:
     job_id = job["job_id"]
     if snapshot:
-        yield ServerSentEvent(data=json.dumps(views.job_status(job)), event="snapshot",
-                              id=cursor)
+        yield ServerSentEvent(data=json.dumps(views.job_status(job, previews=k.previews)),
+                              event="snapshot", id=cursor)
         if job["status"] in _TERMINAL:
             return
     key = k.keys.events(job_id)
@@ -77,7 +77,7 @@ async def _stream(k: Kiln, job: dict[str, str], cursor: str, snapshot: bool
         if id_key(sub.start) > id_key(cursor):
             # The shared reader already passed these entries before we joined.
             for entry in await k.aredis.xrange(key, min=f"({cursor}", max=sub.start):
-                yield _sse(job_id, entry)
+                yield _sse(k, job_id, entry)
                 cursor = entry[0]
                 if _is_terminal(entry[1]):
                     return
@@ -88,7 +88,7 @@ async def _stream(k: Kiln, job: dict[str, str], cursor: str, snapshot: bool
             for entry in batch:
                 if id_key(entry[0]) <= id_key(cursor):
                     continue  # already sent from the backlog
-                yield _sse(job_id, entry)
+                yield _sse(k, job_id, entry)
                 cursor = entry[0]
                 if _is_terminal(entry[1]):
                     return

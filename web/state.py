@@ -19,6 +19,7 @@ from domain.logs import bind_job_context
 from domain.settings import Settings
 from domain.store import JobStore
 from web.errors import not_found
+from web.preview.origins import PreviewOrigin
 
 if TYPE_CHECKING:  # these modules import this one
     from domain.capacity import Capacity
@@ -43,6 +44,7 @@ class Kiln:
     metrics: Metrics
     idempotency: Idempotency
     sse_ping_s: float = 15.0
+    previews: PreviewOrigin = PreviewOrigin()  # where previews are served (docs/previews.md)
 
 
 def kiln(request: Request) -> Kiln:

@@ -13,6 +13,9 @@ from domain.clock import iso
 from domain.job import Job
 from domain.line import Line, Version
 from domain.status import PROGRESS, STAGE_LABELS, Status
+from web.preview.origins import PreviewOrigin
+
+NO_PREVIEWS = PreviewOrigin()
 
 # The hash fields the status body needs: the hot path HMGETs just these (as bytes, which
 # redis-py sends as they are instead of encoding each name per request).
@@ -34,8 +37,14 @@ def _time(raw: dict[str, str], key: str) -> str | None:
     return _iso(value) if value else None
 
 
+def preview_url(previews: PreviewOrigin, job_id: str, status: str) -> str | None:
+    """A READY build's stable preview URL (docs/previews.md), from its id alone."""
+    return previews.url(job_id) if status == Status.READY.value else None
+
+
 def job_status(raw: dict[str, str], queue_position: int | None = None,
-               eta_seconds: float | None = None) -> dict[str, Any]:
+               eta_seconds: float | None = None,
+               previews: PreviewOrigin = NO_PREVIEWS) -> dict[str, Any]:
     """The status body, straight from the job's Redis hash (the hot path skips `Job`)."""
     status = Status(raw["status"])
     failed_stage = raw.get("failed_stage") or None
@@ -51,7 +60,7 @@ def job_status(raw: dict[str, str], queue_position: int | None = None,
         "progress": progress,
         "queue_position": queue_position,
         "eta_seconds": eta_seconds,
-        "preview_url": raw.get("preview_url") or None,
+        "preview_url": preview_url(previews, raw["job_id"], status.value),
         "build_version": raw.get("build_version") or None,
         "based_on": raw.get("based_on") or None,
         "error_message": raw.get("error_message") or None,
@@ -73,17 +82,18 @@ def job_status(raw: dict[str, str], queue_position: int | None = None,
 
 
 @lru_cache(maxsize=1024)
-def status_body(values: tuple[str | None, ...]) -> bytes:
+def status_body(values: tuple[str | None, ...], previews: PreviewOrigin = NO_PREVIEWS) -> bytes:
     """The status body as JSON, for a job that is not waiting (no queue position or ETA), from
     its STATUS_FIELDS values. Cached by those values: a job is polled far more often than it
     changes, and its body depends on nothing else. (Bounded: goal and error detail are too.)"""
-    return bytes(JSONResponse(job_status(dict(zip(STATUS_FIELDS, values, strict=True)))).body)
+    raw = dict(zip(STATUS_FIELDS, values, strict=True))
+    return bytes(JSONResponse(job_status(raw, previews=previews)).body)
 
 
-def build_summary(job: Job) -> dict[str, Any]:
+def build_summary(job: Job, previews: PreviewOrigin = NO_PREVIEWS) -> dict[str, Any]:
     return {"job_id": job.job_id, "status": job.status.value, "stage_label": job.stage_label,
             "build_version": job.build_version, "based_on": job.based_on,
-            "preview_url": job.preview_url,
+            "preview_url": preview_url(previews, job.job_id, job.status.value),
             "error_message": job.error_message, "created_at": iso(job.created_at),
             "updated_at": iso(job.updated_at)}
 
@@ -97,38 +107,42 @@ def gate(record: dict[str, Any]) -> dict[str, Any]:
             "resolved_at": iso(record.get("resolved_at"))}
 
 
-def project(record: dict[str, Any], builds: list[Job],
-            pending_gate: dict[str, Any] | None) -> dict[str, Any]:
+def project(record: dict[str, Any], builds: list[Job], pending_gate: dict[str, Any] | None,
+            previews: PreviewOrigin = NO_PREVIEWS) -> dict[str, Any]:
     return {"project_id": record["project_id"], "name": record["name"],
             "created_at": iso(record["created_at"]),
-            "builds": [build_summary(job) for job in builds],
+            "builds": [build_summary(job, previews) for job in builds],
             "pending_gate": gate(pending_gate) if pending_gate else None}
 
 
-def version(v: Version, foundation: Version | None) -> dict[str, Any]:
+def version(v: Version, foundation: Version | None,
+            previews: PreviewOrigin = NO_PREVIEWS) -> dict[str, Any]:
     return {"build_version": v.build_version, "job_id": v.job_id, "goal": v.goal,
             "based_on": v.based_on, "created_at": iso(v.created_at), "ready_at": iso(v.ready_at),
             "decision": v.decision, "foundation": foundation is not None and v is foundation,
-            "preview_url": v.preview_url, "sandbox_expires_at": iso(v.sandbox_expires_at)}
+            "preview_url": previews.url(v.job_id), "sandbox_expires_at": iso(v.sandbox_expires_at)}
 
 
-def versions(project_id: str, line: Line) -> dict[str, Any]:
+def versions(project_id: str, line: Line,
+             previews: PreviewOrigin = NO_PREVIEWS) -> dict[str, Any]:
     """The project's line: its READY versions oldest first, the foundation, and what the next
     build starts from (null: fresh from its goal)."""
     return {"project_id": project_id,
             "foundation": line.foundation.build_version if line.foundation else None,
             "next_based_on": line.base.build_version if line.base else None,
-            "versions": [version(v, line.foundation) for v in line.versions]}
+            "versions": [version(v, line.foundation, previews) for v in line.versions]}
 
 
 # Stream entry fields a client may see; anything else (e.g. sandbox ids) stays server-side.
-_EVENT_FIELDS = ("status", "from", "attempt", "iteration", "build_version", "preview_url",
-                 "error_message", "error_detail", "error_code", "failed_stage", "cancelled")
+# (A READY event's preview_url is the stable URL, derived; the stream's upstream stays here.)
+_EVENT_FIELDS = ("status", "from", "attempt", "iteration", "build_version", "error_message",
+                 "error_detail", "error_code", "failed_stage", "cancelled")
 _EVENT_TIMES = ("at", "sandbox_expires_at")
 
 
-def event(fields: dict[str, str]) -> dict[str, Any]:
-    """One job stream entry as an SSE payload."""
+def event(fields: dict[str, str], job_id: str = "",
+          previews: PreviewOrigin = NO_PREVIEWS) -> dict[str, Any]:
+    """One job stream entry as an SSE payload (READY with the stable preview URL)."""
     out: dict[str, Any] = {"type": fields.get("type", "status")}
     for name in _EVENT_FIELDS:
         if fields.get(name):
@@ -147,6 +161,9 @@ def event(fields: dict[str, str]) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 out[name] = iso(float(fields[name]))
     status = fields.get("status")
+    url = preview_url(previews, job_id, status or "") if out["type"] == "status" else None
+    if url:
+        out["preview_url"] = url
     if status in STAGE_LABELS:
         out["stage_label"] = STAGE_LABELS[Status(status)]
         out["progress"] = PROGRESS[Status(status)]

@@ -8,20 +8,20 @@ Key: `Keys(prefix).sandboxes()`; field: sandbox id; value: JSON
 from __future__ import annotations
 
 import json
-import socket
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from domain import preview
 from domain.keys import Keys
 
 if TYPE_CHECKING:  # redis is slow to import; local-runtime tools may not need it
     import redis
 
 
-def this_host() -> str:
-    """The host name recorded for sandboxes created here (a local sandbox lives only here)."""
-    return socket.gethostname()
+# The host name recorded for sandboxes created here (a local sandbox lives only here); the
+# same name its previews are recorded under (domain/preview.py).
+this_host = preview.this_host
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,21 @@
-"""End to end through the HTTP API: the web app on a real uvicorn (tests/web/conftest.py) and
-real workers in this process with real local sandboxes (tests/support/pipeline.py), on the
-test Redis. Every step a user takes goes through HTTP; the assertions read HTTP answers and
-the built apps' own previews."""
+"""End to end through the HTTP API: the web app on a real uvicorn (tests/web/previews.py, with
+its preview origin) and real workers in this process with real local sandboxes
+(tests/support/pipeline.py), on the test Redis. Every step a user takes goes through HTTP; the
+assertions read HTTP answers and the built apps' own previews, served through Kiln."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from domain.settings import Settings
 from tests.support.pipeline import Pipeline, pipeline  # noqa: F401
+from tests.support.previews import Stack, serve_previews
 from tests.support.waiting import wait_for
-from tests.web.conftest import api, auth, live, web_settings  # noqa: F401
+from tests.web.conftest import auth, web_settings  # noqa: F401
 
 BUILD_TIMEOUT_S = 90
 
@@ -20,8 +23,9 @@ BUILD_TIMEOUT_S = 90
 class Kiln:
     """What a user of the API does, in a few calls."""
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(self, client: httpx.Client, stack: Stack) -> None:
         self.client = client
+        self.stack = stack
 
     def get(self, path: str) -> Any:
         res = self.client.get(path, headers=auth())
@@ -56,18 +60,32 @@ class Kiln:
     def versions(self, project_id: str) -> dict[str, Any]:
         return self.get(f"/api/projects/{project_id}/versions")
 
+    def preview(self, status: dict[str, Any], method: str, path: str,
+                **kwargs: Any) -> httpx.Response:
+        """A request to the build's app at its stable URL, as its owner (bearer token)."""
+        url = status["preview_url"]
+        assert url.startswith(self.stack.origin + "/preview/"), url
+        with self.stack.previews(**auth()) as client:
+            return client.request(method, url.removeprefix(self.stack.origin) + path, **kwargs)
 
-def preview_spec(status: dict[str, Any]) -> dict[str, Any]:
+
+def preview_spec(kiln: Kiln, status: dict[str, Any]) -> dict[str, Any]:
     """What the running app says it keeps (its own API, relative to its preview URL)."""
-    res = httpx.get(status["preview_url"].rstrip("/") + "/api/spec", timeout=5)
+    res = kiln.preview(status, "GET", "api/spec")
     assert res.status_code == 200, res.text
     return res.json()
 
 
-def field_names(status: dict[str, Any]) -> list[str]:
-    return [f["name"] for f in preview_spec(status)["fields"]]
+def field_names(kiln: Kiln, status: dict[str, Any]) -> list[str]:
+    return [f["name"] for f in preview_spec(kiln, status)["fields"]]
+
+
+@pytest.fixture(scope="session")
+def preview_stack(web_settings: Settings) -> Iterator[Stack]:  # noqa: F811
+    yield from serve_previews(web_settings)
 
 
 @pytest.fixture
-def kiln(api: httpx.Client, pipeline: Pipeline) -> Kiln:  # noqa: F811 (fixtures by name)
-    return Kiln(api)
+def kiln(preview_stack: Stack, r: Any, pipeline: Pipeline) -> Iterator[Kiln]:  # noqa: F811
+    with preview_stack.kiln() as client:
+        yield Kiln(client, preview_stack)

@@ -9,8 +9,6 @@ import io
 import json
 import zipfile
 
-import httpx
-
 from tests.e2e.conftest import field_names, preview_spec
 from tests.support.generators import BreaksOnRequest
 from tests.web.conftest import auth
@@ -20,26 +18,26 @@ def test_a_three_version_line_keeps_every_feature(kiln, pipeline):
     pid = kiln.project("Recipes")
     v1 = kiln.build(pid, "a recipe box")
     assert (v1["status"], v1["build_version"], v1["based_on"]) == ("ready", "build_v0_1", None)
-    assert field_names(v1) == ["title", "ingredients"]
+    assert field_names(kiln, v1) == ["title", "ingredients"]
     kiln.decide(v1["job_id"], "iterate")
 
     v2 = kiln.build(pid, "add tags")
     assert (v2["status"], v2["build_version"], v2["based_on"]) == \
         ("ready", "build_v0_2", "build_v0_1")
-    assert field_names(v2) == ["title", "ingredients", "tags"]
-    made = httpx.post(v2["preview_url"].rstrip("/") + "/api/items", timeout=5,
-                      json={"title": "Pancakes", "ingredients": "flour, milk",
-                            "tags": "breakfast, sweet"})
+    assert field_names(kiln, v2) == ["title", "ingredients", "tags"]
+    made = kiln.preview(v2, "POST", "api/items",
+                        json={"title": "Pancakes", "ingredients": "flour, milk",
+                              "tags": "breakfast, sweet"})
     assert made.status_code == 201 and made.json()["tags"] == ["breakfast", "sweet"]
 
     # No decision on v2: the next build still starts from the newest version.
     v3 = kiln.build(pid, "add ratings and make it searchable")
     assert (v3["status"], v3["build_version"], v3["based_on"]) == \
         ("ready", "build_v0_3", "build_v0_2")
-    spec = preview_spec(v3)
+    spec = preview_spec(kiln, v3)
     assert [f["name"] for f in spec["fields"]] == ["title", "ingredients", "tags", "rating"]
     assert spec["search"] is True
-    assert preview_spec(v1)["fields"][-1]["name"] == "ingredients"  # v1 still serves v1
+    assert preview_spec(kiln, v1)["fields"][-1]["name"] == "ingredients"  # v1 still serves v1
 
     line = kiln.versions(pid)
     assert [(v["build_version"], v["based_on"], v["goal"], v["decision"])
@@ -57,7 +55,7 @@ def test_solidify_then_a_failed_iteration_then_a_build_from_the_foundation(kiln,
     pipeline.use(generator=BreaksOnRequest())
     pid = kiln.project("Todos")
     v1 = kiln.build(pid, "a todo list")
-    assert v1["status"] == "ready" and field_names(v1) == ["title", "done"]
+    assert v1["status"] == "ready" and field_names(kiln, v1) == ["title", "done"]
     kiln.decide(v1["job_id"], "solidify")
 
     failed = kiln.build(pid, f"add tags {BreaksOnRequest.MARK}")
@@ -73,7 +71,7 @@ def test_solidify_then_a_failed_iteration_then_a_build_from_the_foundation(kiln,
     v2 = kiln.build(pid, "add due dates")
     assert (v2["status"], v2["build_version"], v2["based_on"]) == \
         ("ready", "build_v0_2", "build_v0_1")
-    assert field_names(v2) == ["title", "done", "due"]  # the foundation's, not the failure's
+    assert field_names(kiln, v2) == ["title", "done", "due"]  # the foundation's, not the failure's
     line = kiln.versions(pid)
     assert (line["foundation"], line["next_based_on"]) == ("build_v0_1", "build_v0_2")
     assert [v["foundation"] for v in line["versions"]] == [True, False]
@@ -88,7 +86,7 @@ def test_abandon_then_a_fresh_build(kiln):
 
     v2 = kiln.build(pid, "a book list with ratings")
     assert (v2["status"], v2["build_version"], v2["based_on"]) == ("ready", "build_v0_2", None)
-    spec = preview_spec(v2)
+    spec = preview_spec(kiln, v2)
     assert spec["collection"]["plural"] == "books"
     assert [f["name"] for f in spec["fields"]] == ["title", "author", "rating"]
     line = kiln.versions(pid)

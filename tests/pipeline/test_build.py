@@ -18,7 +18,7 @@ def test_a_build_reaches_ready_and_serves_its_preview(pipeline):
     assert job.status == Status.READY, job.error_detail
     assert job.build_version == "build_v0_1"
     assert job.sandbox_expires_at and job.sandbox_expires_at > job.updated_at
-    page = httpx.get(job.preview_url, timeout=5)
+    page = httpx.get(job.preview_upstream, timeout=5)
     assert page.status_code == 200 and goal in page.text
     events = [e["status"] for _, e in pipeline.svc.store.history(job_id)]
     assert events == PIPELINE

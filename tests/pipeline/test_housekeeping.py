@@ -25,8 +25,8 @@ def test_reaper_kills_an_expired_preview_and_keeps_a_live_one(pipeline):
     assert housekeeping.reap(pipeline.svc) == 1
     assert not pipeline.svc.registry.for_job(expired.job_id)
     assert pipeline.svc.registry.for_job(live.job_id)
-    assert httpx.get(live.preview_url, timeout=5).status_code == 200
-    wait_for(lambda: not _answers(expired.preview_url), 5, message="the expired preview to stop")
+    assert httpx.get(live.preview_upstream, timeout=5).status_code == 200
+    wait_for(lambda: not _answers(expired.preview_upstream), 5, message="the expired preview to stop")
 
 
 def test_reaper_kills_an_orphan_whose_job_vanished(pipeline):

@@ -101,8 +101,8 @@ async def status(request: Request) -> Response:
                         if values[0] else None, principal.user_id)
     if raw.get("status") in _WAITING:
         position, eta = await blocking(_queue_info, k, raw["job_id"])
-        return JSONResponse(views.job_status(raw, position, eta))
-    return Response(views.status_body(tuple(values)), media_type="application/json")
+        return JSONResponse(views.job_status(raw, position, eta, k.previews))
+    return Response(views.status_body(tuple(values), k.previews), media_type="application/json")
 
 
 def _cancel(k: Kiln, job: Job) -> CancelResult:

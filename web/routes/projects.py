@@ -19,7 +19,7 @@ BUILDS_SHOWN = 20
 def _with_builds(k: Kiln, record: dict[str, Any]) -> dict[str, Any]:
     project_id = record["project_id"]
     builds = k.store.get_jobs(k.store.project_job_ids(project_id, BUILDS_SHOWN))
-    return views.project(record, builds, k.gates.pending(project_id))
+    return views.project(record, builds, k.gates.pending(project_id), k.previews)
 
 
 def _list(k: Kiln, user_id: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ async def list_versions(request: Request) -> JSONResponse:
     principal = authenticate(request, k.settings.jwt_secret)
     project = await owned_project(k, request.path_params["project_id"], principal.user_id)
     line = await blocking(ProjectLine(k.store, k.gates).read, project["project_id"])
-    return JSONResponse(views.versions(project["project_id"], line))
+    return JSONResponse(views.versions(project["project_id"], line, k.previews))
 
 
 async def _ready_job(request: Request) -> tuple[Kiln, Job]:

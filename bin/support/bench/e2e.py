@@ -24,10 +24,10 @@ def run(url: str, wd: Path, quick: bool) -> dict[str, Any]:
         for _ in range(samples):
             job_id, sent = kiln.start()
             job = kiln.wait(job_id, lambda j: j.terminal, 120)
-            if not job.preview_url:
+            if not job.preview_upstream:
                 failed += 1
                 continue
-            while httpx.get(job.preview_url, timeout=2).status_code != 200:
+            while httpx.get(job.preview_upstream, timeout=2).status_code != 200:
                 time.sleep(0.01)
             totals.append(time.time() - sent)
             marks = [sent] + [job.timestamps[s.value] for s in _ORDER]

@@ -1,0 +1,118 @@
+"""Forward one HTTP request to the app and stream its answer back (httpx; nothing buffered).
+
+The request body streams to the app as it arrives, up to a limit; the app's body streams to
+the caller as the app writes it (Server-Sent Events, large downloads), undecoded. The work is
+the response's own ASGI call, so the upstream connection is released on every way out: done,
+the caller gone (the app's stream is cancelled at once), an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+import httpx
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from domain.logs import get_logger
+from web.preview import headers, pages
+from web.preview.clients import Clients
+from web.preview.targets import Target
+
+log = get_logger("kiln.preview")
+_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise BodyTooLarge()
+        if chunk:
+            yield chunk
+
+
+def _has_body(request: Request) -> bool:
+    return "transfer-encoding" in request.headers or \
+        request.headers.get("content-length", "0") not in ("", "0")
+
+
+class ProxyResponse(Response):
+    """The app's response to `request`, forwarded to `target` with `upstream_headers`."""
+
+    def __init__(self, request: Request, target: Target, path_query: str,
+                 upstream_headers: list[tuple[str, str]], prefix: str, clients: Clients,
+                 max_body: int, when_unreachable: Callable[[], Awaitable[pages.Page]]) -> None:
+        self.request = request
+        self.target = target
+        self.path_query = path_query
+        self.upstream_headers = upstream_headers
+        self.prefix = prefix
+        self.clients = clients
+        self.max_body = max_body
+        self.when_unreachable = when_unreachable
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = self.request
+        body = _limited(request, self.max_body) if _has_body(request) else None
+        async with self.clients.lease(self.target) as client:
+            outgoing = client.build_request(request.method, self.target.url(self.path_query),
+                                            headers=self.upstream_headers, content=body)
+            try:
+                upstream = await client.send(outgoing, stream=True)
+            except ClientDisconnect:
+                return  # the caller went away while sending its body
+            except BodyTooLarge:
+                return await pages.render(pages.TOO_LARGE, request.headers)(scope, receive, send)
+            except _CONNECT_ERRORS:
+                page = await self.when_unreachable()
+                return await pages.render(page, request.headers)(scope, receive, send)
+            except httpx.TimeoutException:
+                return await pages.render(pages.TIMEOUT, request.headers)(scope, receive, send)
+            except httpx.HTTPError as exc:  # the app broke the protocol or hung up
+                log.info("preview.upstream_error", error=type(exc).__name__)
+                page = pages.UNAVAILABLE
+                return await pages.render(page, request.headers)(scope, receive, send)
+            try:
+                await self._relay(upstream, receive, send)
+            finally:
+                await upstream.aclose()
+
+    async def _relay(self, upstream: httpx.Response, receive: Receive, send: Send) -> None:
+        raw = headers.from_upstream(upstream.headers.raw, prefix=self.prefix,
+                                    upstream_base=self.target.base_url)
+        try:
+            await send({"type": "http.response.start", "status": upstream.status_code,
+                        "headers": raw})
+        except OSError:
+            return  # the caller went away (ASGI 2.4: send raises)
+        async with anyio.create_task_group() as group:
+            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+            try:
+                async for chunk in upstream.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except OSError:
+                pass  # the caller went away
+            except httpx.HTTPError as exc:
+                # Mid-body: too late for an error page; ending here drops the connection,
+                # which tells the caller the body is incomplete.
+                log.info("preview.stream_broken", error=type(exc).__name__)
+            finally:
+                group.cancel_scope.cancel()
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
