@@ -90,6 +90,11 @@ def run_build(base: str, goal: str) -> None:
         status = client.get(f"/api/generation/{job_id}/status").json()
         if status["status"] == "ready":
             print(f"Preview: {status['preview_url']}", flush=True)
+            # The stable URL wants its owner's credentials; a signed link carries them.
+            opened = client.post(f"/api/generation/{job_id}/preview-link")
+            if opened.status_code == 200:
+                print(f"Open it: {opened.json()['url']}  (a signed link, valid until "
+                      f"{opened.json()['expires_at']})", flush=True)
         else:
             print(f"Build failed: {status['error_message']} (debug_id {status['debug_id']})",
                   flush=True)
@@ -132,7 +137,11 @@ def main(argv: list[str]) -> int:
     redis_server = None
     # The web app refuses to start without a secret: this machine's own (bin/token reads it).
     env = {"KILN_SANDBOX_ROOT": str(kiln_dir / "sandboxes"),
-           "KILN_JWT_SECRET": local_secret(kiln_dir)}
+           "KILN_JWT_SECRET": local_secret(kiln_dir),
+           # Previews on an origin of their own (the same server under another name), so an
+           # app's JavaScript cannot read the build page's token (docs/previews.md).
+           "KILN_PREVIEW_ORIGIN": os.environ.get("KILN_PREVIEW_ORIGIN")
+           or f"http://localhost:{args.port}"}
     if not os.environ.get("REDIS_URL"):
         redis_server = EmbeddedRedis(data_dir=kiln_dir / "redis")
         env["REDIS_URL"] = redis_server.start()

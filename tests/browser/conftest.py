@@ -149,6 +149,10 @@ class KilnStack:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip().splitlines()[-1]
 
+    @property
+    def preview_origin(self) -> str:
+        return self.env["KILN_PREVIEW_ORIGIN"]
+
     def api(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10,
                             headers={"Authorization": f"Bearer {token}"})
@@ -237,7 +241,10 @@ def kiln_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory
     LOGS.mkdir(parents=True, exist_ok=True)
     sandbox_root = tmp_path_factory.mktemp("kiln-sandboxes")
     secret = secrets.token_urlsafe(32)
+    port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url,
+           # As bin/dev runs it: the page on 127.0.0.1, previews on localhost (same server).
+           "KILN_PREVIEW_ORIGIN": f"http://localhost:{port}",
            "KILN_REDIS_PREFIX": f"kiln-browser-{secrets.token_hex(4)}",
            "KILN_JWT_SECRET": secret, "KILN_SANDBOX_ROOT": str(sandbox_root),
            "KILN_SANDBOX": "local", "KILN_GENERATOR": "template", "KILN_LOG_FORMAT": "json",
@@ -246,7 +253,7 @@ def kiln_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory
            # one queues), a bootstrapper gets one build a day (the next one is scheduled).
            "KILN_TIER_CTO_SCALE_CONCURRENT_PER_USER": "1",
            "KILN_TIER_BOOTSTRAPPER_DAILY_JOBS": "1"}
-    stack = KilnStack(f"http://127.0.0.1:{free_port()}", env, secret, sandbox_root)
+    stack = KilnStack(f"http://127.0.0.1:{port}", env, secret, sandbox_root)
     try:
         stack.start_web()
         yield stack

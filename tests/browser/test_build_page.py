@@ -128,11 +128,17 @@ def test_build_reaches_ready_shows_the_preview_then_the_gate(
     ready = page.get_by_role("region", name="Your app is ready")
     expect(ready).to_be_visible()
     expect(page.locator("#ready-version")).to_have_text(status["build_version"])
+    # The stable URL is on the preview origin; the link and the frame carry a signed link to
+    # it, and the frame lands on the stable URL itself (the cookie lets it in).
+    assert status["preview_url"] == f"{kiln_stack.preview_origin}/preview/{job_id}/"
+    signed = re.compile(re.escape(status["preview_url"] + "?preview_token="))
     expect(ready.get_by_role("link", name=re.compile("Open the preview"))).to_have_attribute(
-        "href", status["preview_url"])
-    expect(page.locator("#preview-frame")).to_have_attribute("src", status["preview_url"])
+        "href", signed)
+    expect(page.locator("#preview-url")).to_have_text(status["preview_url"])
+    expect(page.locator("#preview-frame")).to_have_attribute("src", signed)
     expect(page.frame_locator("#preview-frame").locator("body")).to_contain_text(
         goal, timeout=15_000)
+    assert page.frame(url=status["preview_url"]) is not None
 
     # Seeing the preview raises the project's gate.
     gate = page.get_by_role("region", name=GATE_PROMPT)

@@ -45,9 +45,9 @@ def _decoded(raw: Raw) -> list[tuple[str, str]]:
 
 def strip_cookie(value: str) -> str:
     """A Cookie header without Kiln's preview cookie."""
-    kept = [part for part in value.split(";")
+    kept = [part.strip() for part in value.split(";")
             if part.strip() and part.strip().partition("=")[0].strip() != COOKIE]
-    return ";".join(kept).strip()
+    return "; ".join(kept)
 
 
 def strip_link(query: str) -> str:

@@ -163,6 +163,7 @@ const state = {
   pollTimer: null,
   previewViewedFor: null,
   previewObserver: null,
+  previewLinkTimer: null,
   gate: null,
   line: null, // the selected project's versions (GET /api/projects/{id}/versions)
 };
@@ -925,17 +926,41 @@ function showReady(job) {
   const url = safeUrl(job.preview_url);
   const expired = Boolean(expires && expires.getTime() <= Date.now());
   const link = $("preview-link");
-  link.href = url;
+  link.removeAttribute("href");
   show(link.parentElement, Boolean(url) && !expired);
   show($("preview-frame").parentElement, Boolean(url) && !expired);
   $("ready-note").textContent = expired
     ? "This build's preview has expired. Start a new build to see the app again."
     : url ? "" : "This build has no preview address.";
-  $("preview-url").textContent = url;
+  $("preview-url").textContent = url;  // the stable URL; the frame and link carry a signed one
   const frame = $("preview-frame");
   if (!url || expired) return;
   watchPreview(frame, job);
-  frame.src = url;
+  openPreview(job, frame, link);
+}
+
+// The preview lives on its own origin and lets in its owner's browser through a signed,
+// expiring link (docs/previews.md): following it sets a cookie for that preview only. The
+// link is renewed before it expires, so "Open the preview" keeps working on a page left open.
+async function openPreview(job, frame, link) {
+  clearTimeout(state.previewLinkTimer);
+  let minted;
+  try {
+    minted = await api("POST", `/api/generation/${encodeURIComponent(job.job_id)}/preview-link`);
+  } catch (error) {
+    if (state.job === job) $("ready-note").textContent = error.message || "The preview could not be opened.";
+    return;
+  }
+  if (state.job !== job) return;
+  const signed = safeUrl(minted.url);
+  link.href = signed;
+  if (frame && signed) frame.src = signed;
+  const left = (toDate(minted.expires_at)?.getTime() ?? 0) - Date.now();
+  if (left > 0) {
+    state.previewLinkTimer = setTimeout(() => {
+      if (state.job === job && link.getAttribute("href")) openPreview(job, null, link);
+    }, Math.max(left / 2, 1000));
+  }
 }
 
 // The preview counts as viewed once the iframe has loaded the app and is on screen.
