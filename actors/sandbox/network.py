@@ -5,9 +5,10 @@ link-local, loopback and multicast ranges and this host's own addresses and netw
 internet only, never Kiln's API, Redis, another tenant's preview or a cloud metadata endpoint.
 
 slirp4netns (`--disable-host-loopback`, its own mount namespace and seccomp filter) rather than
-pasta: pasta's defaults here map the sandbox's loopback to the host's. Both namespace paths are
-handed over as file descriptors: the network namespace is owned by bwrap's outer user namespace,
-which only `NS_GET_USERNS` on the namespace itself names (not /proc/<pid>/ns/user).
+pasta: pasta's defaults here map the sandbox's loopback to the host's. Namespaces are handed to
+helpers as file descriptors. A root worker acts on them from the host's user namespace; a
+non-root one must join the namespace's owner, bwrap's outer user namespace, which only
+`NS_GET_USERNS` on the network namespace names (/proc/<pid>/ns/user is a nested one).
 """
 
 from __future__ import annotations
@@ -94,10 +95,25 @@ def namespace_fds(ns_pid: int) -> Iterator[tuple[int, int]]:
 
 
 def enter_argv(net_fd: int, user_fd: int) -> list[str]:
-    """`nsenter` into a sandbox command's network namespace, keeping our uid (a non-root
-    worker has no uid 0 to become there)."""
-    return [shutil.which("nsenter") or "nsenter", "--preserve-credentials",
-            f"--user=/proc/self/fd/{user_fd}", f"--net=/proc/self/fd/{net_fd}", "--"]
+    """`nsenter` into a sandbox command's network namespace. Root may act on any namespace
+    from the host's user namespace; a non-root worker must join the namespace's owner (keeping
+    its uid: it has no uid 0 to become there). Joining as root would race bwrap writing that
+    namespace's uid map (measured: nft then refused ~1 launch in 12)."""
+    nsenter = shutil.which("nsenter") or "nsenter"
+    if os.geteuid() == 0:
+        return [nsenter, f"--net=/proc/self/fd/{net_fd}", "--"]
+    return [nsenter, "--preserve-credentials", f"--user=/proc/self/fd/{user_fd}",
+            f"--net=/proc/self/fd/{net_fd}", "--"]
+
+
+def wait_for_loopback(ns_pid: int, timeout_s: float = 5.0) -> None:
+    """bwrap reports its sandbox before the namespace's loopback is up; slirp4netns started
+    earlier fails (`Failed RTM_NEWADDR`)."""
+    end = time.monotonic() + timeout_s
+    while "127.0.0.1" not in Path(f"/proc/{ns_pid}/net/fib_trie").read_text():
+        if time.monotonic() > end:
+            raise OSError("the sandbox's loopback did not come up")
+        time.sleep(0.0005)
 
 
 def attach_egress(ns_pid: int, exit_fd: int, prefix: list[str], env: dict[str, str],
@@ -105,12 +121,14 @@ def attach_egress(ns_pid: int, exit_fd: int, prefix: list[str], env: dict[str, s
     """Give the namespace of `ns_pid` public egress: slirp4netns up, then the nft table.
     slirp4netns exits by itself once every copy of `exit_fd`'s write end (held by the
     sandboxed command) is closed. Raises OSError when the network cannot be set up."""
+    wait_for_loopback(ns_pid)
     ready_r, ready_w = os.pipe()
     with namespace_fds(ns_pid) as (net, owner), open(log_path, "ab") as log_file:
+        userns = "/proc/self/ns/user" if os.geteuid() == 0 else f"/proc/self/fd/{owner}"
         argv = [*prefix, shutil.which("slirp4netns") or "slirp4netns", "--configure",
                 "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp",
                 f"--ready-fd={ready_w}", f"--exit-fd={exit_fd}", "--netns-type=path",
-                f"--userns-path=/proc/self/fd/{owner}", f"/proc/self/fd/{net}", TAP]
+                f"--userns-path={userns}", f"/proc/self/fd/{net}", TAP]
         try:
             slirp = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
                                      stderr=subprocess.STDOUT, pass_fds=(ready_w, exit_fd, net,
