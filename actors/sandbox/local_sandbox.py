@@ -106,6 +106,8 @@ class LocalSandbox:
                                     self.launcher.entry(),
                                     self.launcher.helper_env(_SOCKET_FORWARDER))
             procs.record(self.directory / "procs", _SOCKET_FORWARDER, helper.pid)
+            self._tcp_forwarder()  # started now, so both helpers start while the app does
+            preview.wait_socket(self.directory, helper.pid)
         return name
 
     def background_output(self, handle: str) -> str:
@@ -139,20 +141,11 @@ class LocalSandbox:
 
     def preview_url(self, port: int) -> str:
         """A browser-reachable address. With an isolated preview: a loopback port on the host
-        forwarding to the preview socket (started once, ended with the sandbox)."""
+        forwarding to the preview socket (one per sandbox, ended with it)."""
         if not self.launcher.previews_isolated:
             return f"http://127.0.0.1:{int(port)}"
         self._require_alive()
-        state = self.directory / "preview.json"
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            known = json.loads(state.read_text())
-            if procs.recorded_pid(self.directory / "procs", _TCP_FORWARDER) == known["pid"]:
-                return f"http://127.0.0.1:{int(known['port'])}"
-        helper, host_port = preview.forward_tcp(self.directory, self.launcher.entry(),
-                                                self.launcher.helper_env(_TCP_FORWARDER))
-        procs.record(self.directory / "procs", _TCP_FORWARDER, helper.pid)
-        state.write_text(json.dumps({"pid": helper.pid, "port": host_port}))
-        return f"http://127.0.0.1:{host_port}"
+        return f"http://127.0.0.1:{preview.wait_port(self._tcp_forwarder())}"
 
     def probe(self, url: str) -> int:
         sock = self.preview_socket
@@ -169,6 +162,15 @@ class LocalSandbox:
     def _require_alive(self) -> None:
         if not (self.directory / "state.json").is_file():
             raise SandboxGone(f"sandbox {self.id} is gone")
+
+    def _tcp_forwarder(self) -> int:
+        """The pid of the sandbox's loopback forwarder, started if it is not running."""
+        pid = procs.recorded_pid(self.directory / "procs", _TCP_FORWARDER)
+        if pid is None:
+            pid = preview.forward_tcp(self.directory, self.launcher.entry(),
+                                      self.launcher.helper_env(_TCP_FORWARDER)).pid
+            procs.record(self.directory / "procs", _TCP_FORWARDER, pid)
+        return pid
 
     def _stop_helper(self, name: str) -> None:
         pid = procs.recorded_pid(self.directory / "procs", name)

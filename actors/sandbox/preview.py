@@ -25,44 +25,49 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from . import network
+from . import network, procs
 
 SOCKET = "preview.sock"
 PORT = 8000  # the app's port inside its own namespace: no other tenant shares it
 
 
-def expose(directory: Path, ns_pid: int, port: int, prefix: list[str], env: dict[str, str],
-           timeout_s: float = 5.0) -> subprocess.Popen[bytes]:
-    """Serve `port` of the namespace of `ns_pid` on the sandbox's preview socket."""
-    sock = directory / SOCKET
+def expose(directory: Path, ns_pid: int, port: int, prefix: list[str],
+           env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start serving `port` of the namespace of `ns_pid` on the sandbox's preview socket
+    (`wait_socket` waits for it: the caller starts other helpers meanwhile)."""
     with contextlib.suppress(FileNotFoundError):
-        sock.unlink()  # a previous server's: the new forwarder binds its own
+        (directory / SOCKET).unlink()  # a previous server's: the new forwarder binds its own
     with network.namespace_fds(ns_pid) as (net, owner), \
             open(directory / "logs" / "preview-socket.log", "ab") as log_file:
         argv = [*prefix, *network.enter_argv(net, owner), _socat(),
                 f"UNIX-LISTEN:{SOCKET},fork,mode=600,unlink-early",
                 f"TCP:127.0.0.1:{int(port)},connect-timeout=5"]
-        proc = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL,
+        return subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL,
                                 stdout=log_file, stderr=subprocess.STDOUT,
                                 pass_fds=(net, owner), start_new_session=True)
-    _wait(lambda: sock.is_socket(), proc, timeout_s, "the preview socket")
-    return proc
 
 
-def forward_tcp(directory: Path, prefix: list[str], env: dict[str, str],
-                timeout_s: float = 5.0) -> tuple[subprocess.Popen[bytes], int]:
-    """A loopback TCP port on the host that forwards to the preview socket: (process, port).
-    The kernel picks the port (no probe-then-bind race)."""
+def forward_tcp(directory: Path, prefix: list[str],
+                env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a loopback TCP listener on the host that forwards to the preview socket. The
+    kernel picks its port (no probe-then-bind race): `wait_port` reads it."""
     with open(directory / "logs" / "preview-tcp.log", "ab") as log_file:
         argv = [*prefix, _socat(), "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
                 f"UNIX-CONNECT:{SOCKET}"]
-        proc = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL,
+        return subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL,
                                 stdout=log_file, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    port = _wait(lambda: listening_port(proc.pid), proc, timeout_s, "the preview forwarder")
-    return proc, int(port)
+
+
+def wait_socket(directory: Path, pid: int, timeout_s: float = 5.0) -> None:
+    _wait(lambda: (directory / SOCKET).is_socket(), pid, timeout_s, "the preview socket")
+
+
+def wait_port(pid: int, timeout_s: float = 5.0) -> int:
+    return int(_wait(lambda: listening_port(pid), pid, timeout_s, "the preview forwarder"))
 
 
 def listening_port(pid: int) -> int | None:
@@ -84,17 +89,15 @@ def listening_port(pid: int) -> int | None:
     return None
 
 
-def _wait(ready: object, proc: subprocess.Popen[bytes], timeout_s: float, what: str) -> object:
+def _wait(ready: Callable[[], object], pid: int, timeout_s: float, what: str) -> object:
     end = time.monotonic() + timeout_s
     while True:
-        value = ready()  # type: ignore[operator]
+        value = ready()
         if value:
             return value
-        if proc.poll() is not None or time.monotonic() > end:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait()
-            raise OSError(f"{what} did not come up (socat exit {proc.returncode})")
+        if not procs.is_alive(pid) or time.monotonic() > end:
+            procs.kill_recorded(pid)
+            raise OSError(f"{what} did not come up (see the sandbox's logs/preview-*.log)")
         time.sleep(0.002)
 
 
