@@ -18,7 +18,8 @@ from domain.logs import get_logger
 
 from . import cgroups, isolation, network
 from .local_launch import Launcher
-from .local_sandbox import LocalSandbox, destroy, read_cgroups
+from .local_sandbox import LocalSandbox
+from .local_teardown import destroy, read_cgroups
 from .registry import SandboxRecord, SandboxRegistry, this_host
 
 log = get_logger("kiln.sandbox")

@@ -4,9 +4,6 @@ unusable; its cgroups, where the host has them, hold every process it owns."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import shutil
 import socket
 import subprocess
 import time
@@ -14,17 +11,16 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from domain.errors import Cancelled, SandboxGone
-from domain.logs import get_logger
+from domain.errors import Cancelled, SandboxGone, TransientError
 
-from . import cgroups, paths, preview, procs
+from . import paths, preview, procs
 from .base import MAX_OUTPUT, CancelCheck, CommandResult, asks_cancel
 from .local_launch import CMD_MARKER, Launcher
+from .local_teardown import destroy
 from .output import Tail
 from .probe import http_status
 from .registry import SandboxRegistry
 
-log = get_logger("kiln.sandbox")
 __all__ = ["CMD_MARKER", "LocalSandbox", "destroy"]
 _SOCKET_FORWARDER, _TCP_FORWARDER = "preview-socket", "preview-tcp"
 
@@ -102,12 +98,15 @@ class LocalSandbox:
             launched = self.launcher.launch(command, cwd, env, name, out, foreground=False)
         if launched.ns_pid is not None:
             self._stop_helper(_SOCKET_FORWARDER)
-            helper = preview.expose(self.directory, launched.ns_pid, preview.PORT,
-                                    self.launcher.entry(),
-                                    self.launcher.helper_env(_SOCKET_FORWARDER))
-            procs.record(self.directory / "procs", _SOCKET_FORWARDER, helper.pid)
-            self._tcp_forwarder()  # started now, so both helpers start while the app does
-            preview.wait_socket(self.directory, helper.pid)
+            try:
+                helper = preview.expose(self.directory, launched.ns_pid, preview.PORT,
+                                        self.launcher.entry(),
+                                        self.launcher.helper_env(_SOCKET_FORWARDER))
+                procs.record(self.directory / "procs", _SOCKET_FORWARDER, helper.pid)
+                self._tcp_forwarder()  # started now, so both helpers start while the app does
+                preview.wait_socket(self.directory, helper.pid)
+            except OSError as exc:
+                raise TransientError(f"preview forwarding failed: {exc}") from exc
         return name
 
     def background_output(self, handle: str) -> str:
@@ -145,7 +144,10 @@ class LocalSandbox:
         if not self.launcher.previews_isolated:
             return f"http://127.0.0.1:{int(port)}"
         self._require_alive()
-        return f"http://127.0.0.1:{preview.wait_port(self._tcp_forwarder())}"
+        try:
+            return f"http://127.0.0.1:{preview.wait_port(self._tcp_forwarder())}"
+        except OSError as exc:
+            raise TransientError(f"preview forwarding failed: {exc}") from exc
 
     def probe(self, url: str) -> int:
         sock = self.preview_socket
@@ -177,41 +179,3 @@ class LocalSandbox:
         if pid is not None:
             procs.kill_recorded(pid)
         procs.forget(self.directory / "procs", name)
-
-
-def destroy(directory: Path, sandbox_id: str, registry: SandboxRegistry | None) -> bool:
-    """End every process of the sandbox (its cgroups first: one write ends them all), remove its
-    cgroups, its directory and its registration. Harmless for a sandbox already gone (False)."""
-    state = directory / "state.json"
-    existed = state.is_file()
-    with contextlib.suppress(FileNotFoundError):
-        state.unlink()  # first: launches that start from now on refuse (see Launcher.launch)
-    groups = read_cgroups(directory, sandbox_id)
-    cgroups.kill(groups)
-    procs.kill_all(sandbox_id, directory / "procs", cwd_root=directory)
-    if not cgroups.remove(groups):
-        # A process the kernel has not let go of yet: keep cgroups.json and the registration,
-        # so the reaper's next kill of this id finds the cgroups again.
-        for entry in directory.iterdir():
-            if entry.name != "cgroups.json":
-                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
-        return existed
-    shutil.rmtree(directory, ignore_errors=True)
-    if registry is not None:
-        registry.remove(sandbox_id)
-    if existed:
-        log.info("sandbox_killed", sandbox_id=sandbox_id)
-    return existed
-
-
-def read_cgroups(directory: Path, sandbox_id: str) -> dict[str, str]:
-    """The sandbox's cgroups (written at create). Only its own: a path that does not end in
-    its id under /sys/fs/cgroup is ignored."""
-    try:
-        data = json.loads((directory / "cgroups.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): str(v) for k, v in data.items()
-            if Path(str(v)).name == sandbox_id and str(v).startswith("/sys/fs/cgroup/")}
