@@ -16,7 +16,7 @@ from pathlib import Path
 from domain.errors import SandboxGone, TransientError
 from domain.logs import get_logger
 
-from . import cgroups, isolation, network
+from . import cgroups, isolation, network, support
 from .local_launch import Launcher
 from .local_sandbox import LocalSandbox
 from .local_teardown import destroy, read_cgroups
@@ -45,6 +45,8 @@ class LocalRuntime:
         self.use_bwrap = isolation.bwrap_usable() if use_bwrap is None else use_bwrap
         self.egress = egress
         self.cgroups = cgroups.detect() if use_cgroups else cgroups.Support({})
+        if self.use_bwrap:
+            support.detect()  # at start-up, so what the host lacks is logged before any build
 
     def create(self, job_id: str, metadata: dict[str, str], timeout_s: int) -> LocalSandbox:
         sandbox_id = f"local-{uuid.uuid4().hex[:16]}"
