@@ -14,9 +14,9 @@ log says why their downloads fail. Without forwarding, preview servers keep the 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,41 +59,42 @@ def _probe() -> NetSupport:
     if not isolation.bwrap_usable():
         return NetSupport(egress=False, forwarding=False)
     env = {"PATH": isolation.BASE_PATH}
-    with tempfile.TemporaryDirectory(prefix="kiln-probe-") as tmp:
-        hs = Handshake(hold=True)
-        argv = isolation.bwrap_argv(Path(tmp), isolation.INSIDE_WORKSPACE, die_with_parent=True,
-                                    handshake=hs.bwrap_args()) + ["/bin/true"]
-        slirp = None
-        try:
-            proc = subprocess.Popen(argv, env=env, pass_fds=hs.child_fds(),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError:
-            hs.close()
-            return NetSupport(egress=False, forwarding=False)
-        try:
-            hs.spawned()
-            pid = hs.sandbox_pid()
-            forwarding = preview.forwarding_tools_present() and _can_enter(pid, env)
-            egress = False
-            if network.tools_present():
-                try:
-                    slirp = network.attach_egress(pid, hs.exit_r, [], env, Path(tmp, "net.log"))
-                    egress = True
-                except OSError as exc:
-                    log.info("sandbox_egress_probe_failed", error=str(exc)[:300])
-        except OSError:
-            forwarding = egress = False
-        finally:
-            hs.release()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if slirp is not None:
-                slirp.kill()
-                slirp.wait()
-            hs.close()
+    # The probe runs /bin/true: like isolation's own probe it binds /tmp and writes nothing
+    # (a temporary directory would outlive a worker killed mid-probe).
+    hs = Handshake(hold=True)
+    argv = isolation.bwrap_argv(Path("/tmp"), isolation.INSIDE_WORKSPACE, die_with_parent=True,
+                                handshake=hs.bwrap_args()) + ["/bin/true"]
+    slirp = None
+    try:
+        proc = subprocess.Popen(argv, env=env, pass_fds=hs.child_fds(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        hs.close()
+        return NetSupport(egress=False, forwarding=False)
+    try:
+        hs.spawned()
+        pid = hs.sandbox_pid()
+        forwarding = preview.forwarding_tools_present() and _can_enter(pid, env)
+        egress = False
+        if network.tools_present():
+            try:
+                slirp = network.attach_egress(pid, hs.exit_r, [], env, Path(os.devnull))
+                egress = True
+            except OSError as exc:
+                log.info("sandbox_egress_probe_failed", error=str(exc)[:300])
+    except OSError:
+        forwarding = egress = False
+    finally:
+        hs.release()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if slirp is not None:
+            slirp.kill()
+            slirp.wait()
+        hs.close()
     return NetSupport(egress=egress, forwarding=forwarding)
 
 
