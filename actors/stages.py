@@ -111,7 +111,7 @@ def deps(ctx: StageContext) -> None:
     files = ctx.files()
     for command in install_commands(files):
         result = sandbox.run(command, timeout=ctx.services.settings.command_timeout_s,
-                             cancel_check=ctx.cancelled)
+                             cancel_check=ctx.cancelled, egress=True)
         if result.timed_out:
             raise TransientError(f"dependency installation timed out: {command}")
         if not result.ok:

@@ -36,6 +36,10 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "kiln"
     sandbox: str = "local"  # local | e2b
+    # Public egress of local sandbox commands: none | install (dependency installs only) | open.
+    sandbox_egress: str = "install"
+    # Run non-template generators' code without bubblewrap (trusted code only; see docs/sandbox.md)
+    allow_unisolated: bool = False
     generator: str = "template"  # template | anthropic
     sandbox_root: Path = field(default_factory=lambda: Path(".kiln/sandboxes").resolve())
     jwt_secret: str = ""  # required by the web app (web/auth.py: check_secret)
@@ -64,6 +68,8 @@ class Settings:
             redis_url=_str("REDIS_URL", cls.redis_url),
             redis_prefix=_str("KILN_REDIS_PREFIX", cls.redis_prefix),
             sandbox=_str("KILN_SANDBOX", cls.sandbox),
+            sandbox_egress=_str("KILN_SANDBOX_EGRESS", cls.sandbox_egress),
+            allow_unisolated=_str("KILN_ALLOW_UNISOLATED", "0") == "1",
             generator=_str("KILN_GENERATOR", cls.generator),
             sandbox_root=Path(_str("KILN_SANDBOX_ROOT", ".kiln/sandboxes")).resolve(),
             jwt_secret=_str("KILN_JWT_SECRET", cls.jwt_secret),

@@ -14,7 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bin.support.bench import admission, cancel, common, e2e, orchestration, report, sse, status
+from bin.support.bench import (
+    admission,
+    cancel,
+    common,
+    e2e,
+    orchestration,
+    report,
+    sandbox_start,
+    sse,
+    status,
+)
 
 FULL = {"processes": 2, "threads": 4, "flood": 2000, "rate": 20.0, "light_s": 10.0,
         "sample": 200, "idle": 40}
@@ -34,7 +44,8 @@ BENCHMARKS = {"orchestration": _orchestration,
               "sse": lambda url, wd, quick, _args: sse.run(url, wd, quick),
               "cancel": lambda url, wd, quick, _args: cancel.run(url, wd, quick),
               "e2e": lambda url, wd, quick, _args: e2e.run(url, wd, quick),
-              "admission": lambda url, wd, quick, _args: admission.run(url, wd, quick)}
+              "admission": lambda url, wd, quick, _args: admission.run(url, wd, quick),
+              "sandbox": lambda url, wd, quick, _args: sandbox_start.run(url, wd, quick)}
 
 
 def machine() -> dict[str, Any]:
