@@ -44,7 +44,7 @@ def build(settings: Settings, broker: KilnRedisBroker) -> Services:
 
     client = connect(settings.redis_url, max_connections=256)
     store = JobStore(client, prefix=settings.redis_prefix,
-                     stage_deadline_s=settings.stage_time_limit_s + 60)
+                     stage_deadline_s=settings.stage_deadline_s, lease_s=settings.lease_s)
     capacity = Capacity(store, global_cap=settings.global_sandbox_cap,
                         queue_cap=settings.queue_cap)
     registry = SandboxRegistry(client, settings.redis_prefix)

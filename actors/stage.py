@@ -29,7 +29,7 @@ from domain.messages import QUEUE, STAGE_ACTOR
 from domain.settings import Settings
 from domain.status import Status
 from domain.store import JobStore
-from domain.telemetry import Increments, counter, stage_increments
+from domain.telemetry import Increments, counter, queue_wait_increments, stage_increments
 
 log = get_logger("kiln.stage")
 _SETTINGS = Settings.from_env()  # actor options (time limits, retries) are fixed at import
@@ -82,7 +82,8 @@ def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: 
                      debug_id=job.debug_id if job else None,
                      user_id=job.user_id if job else None)
     try:
-        if entry.outcome in ("missing", "duplicate"):
+        if entry.outcome in ("missing", "duplicate", "twin"):
+            # A twin: this message's run already handed off (a frozen worker's copy came back).
             log.info("stage.dropped", outcome=entry.outcome, status=entry.status)
             return
         if entry.outcome == "cancelled":
@@ -101,6 +102,9 @@ def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: 
             "stage.entered", outcome=entry.outcome, iteration=iteration)
         if entry.outcome == "resumed":  # a crash, a shutdown or a retry brought it back
             _record(svc, counter("stage_redeliveries", stage.value))
+        elif message is not None:  # how long the message waited for a worker: a figure only
+            _record(svc, queue_wait_increments(
+                stage.value, time.time() - message.message_timestamp / 1000))
         _do_work(svc, StageContext(job, stage, entry.outcome == "resumed", svc, entry.files),
                  work)
     finally:
