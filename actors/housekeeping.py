@@ -3,7 +3,7 @@
 Each worker process runs a small loop; a Redis lock per task makes one sweep happen per interval
 however many processes run it. Tasks: release SCHEDULED jobs at their time, the watchdog
 (re-drive or fail stages that stopped progressing; never a job waiting for a worker), and the
-sandbox reaper.
+sandbox reaper (never a live build's sandbox while the build makes progress).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import Counter
 
 import dramatiq
 
-from actors import context, teardown
+from actors import context, leases, teardown
 from actors.context import Services
 from actors.sandbox.registry import this_host
 from domain.failures import Reason
@@ -74,7 +74,7 @@ def _next_message(job: Job) -> dramatiq.Message | None:
 
 def watchdog(svc: Services, batch: int = 100) -> int:
     """Look at jobs whose deadline passed (domain/lua/redrive.lua): a job waiting for a worker
-    is left waiting, a lost next message is sent again, a stalled
+    is left waiting (its sandbox lease renewed), a lost next message is sent again, a stalled
     stage is re-driven, and failed once the re-drive budget is spent. Returns the jobs it
     re-drove, re-sent or failed."""
     handled = 0
@@ -99,6 +99,8 @@ def _look_at(svc: Services, job: Job, telemetry: Telemetry) -> int:
     outcome = svc.store.redrive(
         job, svc.settings.max_deliveries, svc.broker.delivery(None, takeover),
         svc.broker.delivery(None, resend) if resend else None)
+    if outcome in ("waiting", "resent", "ok"):
+        leases.renew(svc, job.sandbox_id)  # the provider's own timeout (e2b) follows the job
     if outcome == "waiting":
         log.debug("watchdog.waiting", job_id=job.job_id, stage=job.status.value)
         return 0
@@ -119,7 +121,9 @@ def _look_at(svc: Services, job: Job, telemetry: Telemetry) -> int:
 
 def reap(svc: Services) -> int:
     """Kill sandboxes nobody needs: job vanished, job terminal and not previewing, preview
-    expired; for e2b also provider sandboxes with Kiln metadata but no registry record."""
+    expired, a live build's sandbox whose lease passed (no progress past the watchdog's limit),
+    any other sandbox past its registered expiry; for e2b also provider sandboxes with Kiln
+    metadata but no registry record."""
     now = svc.store.clock.now()
     # List the runtime before reading the registry, and re-check before a kill: a sandbox
     # created mid-sweep must not pass for an unregistered orphan and die under its job (a
@@ -145,8 +149,13 @@ def reap(svc: Services) -> int:
             # The actor tears a failed job's sandbox down itself; if it has not by now it is
             # stuck in a call (the cancel hard deadline), so the reaper does it.
             reason = "job_failed"
+        elif record.sandbox_id == job.sandbox_id:
+            # A live build's own sandbox follows the build: renewed by every stage entry and
+            # hand-off, and while its next message waits for a worker (actors/leases.py).
+            if (job.lease_until or record.expires_at) <= now:
+                reason = "lease_expired"
         elif record.expires_at <= now:
-            reason = "expired"
+            reason = "expired"  # one it does not use (a twin's, a lost one's): at creation + lease
         if reason:
             svc.runtime.kill(record.sandbox_id)
             svc.registry.remove(record.sandbox_id)

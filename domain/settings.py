@@ -51,6 +51,7 @@ class Settings:
     watchdog_grace_s: int = 60
     # A live build's sandbox lease (0: twice the watchdog's deadline), renewed by progress.
     sandbox_lease_s: int = 0
+    max_sandbox_replacements: int = 3
     command_timeout_s: int = 240
     global_sandbox_cap: int = 20
     queue_cap: int = 100
@@ -78,6 +79,8 @@ class Settings:
             stage_time_limit_s=_int("KILN_STAGE_TIME_LIMIT_S", cls.stage_time_limit_s),
             watchdog_grace_s=_int("KILN_WATCHDOG_GRACE_S", cls.watchdog_grace_s),
             sandbox_lease_s=_int("KILN_SANDBOX_LEASE_S", cls.sandbox_lease_s),
+            max_sandbox_replacements=_int("KILN_MAX_SANDBOX_REPLACEMENTS",
+                                          cls.max_sandbox_replacements),
             command_timeout_s=_int("KILN_COMMAND_TIMEOUT_S", cls.command_timeout_s),
             global_sandbox_cap=_int("KILN_GLOBAL_SANDBOX_CAP", cls.global_sandbox_cap),
             queue_cap=_int("KILN_QUEUE_CAP", cls.queue_cap),

@@ -91,6 +91,7 @@ class JobStore:
         self._reopen = client.register_script(_script("reopen"))
         self._update = client.register_script((_LUA / "update.lua").read_text())
         self._redrive = client.register_script(_script("redrive"))
+        self._replace = client.register_script((_LUA / "replace_sandbox.lua").read_text())
 
     def _common(self, job_id: str) -> list[str]:
         return [self.prefix, repr(self.clock.now()), str(self.event_maxlen),
@@ -242,6 +243,15 @@ class JobStore:
             resend.send_data if resend else "", takeover.send_data]
         keys = self._job_keys(job.job_id) + [takeover.messages, takeover.queue]
         return self._redrive(keys=keys, args=args)[0]
+
+    def replace_sandbox(self, job_id: str, stage: Status, holder: str, lost: str, new: str,
+                        max_replacements: int) -> tuple[str, str]:
+        """Record `new` as the job's sandbox in place of `lost` (domain/lua/replace_sandbox.lua);
+        returns the outcome and the job's sandbox afterwards."""
+        res = self._replace(keys=[self.keys.job(job_id)],
+                            args=[stage.value, holder, lost, new, str(max_replacements),
+                                  repr(self.clock.now()), str(self.lease_s)])
+        return res[0], res[1]
 
     # -- cancel ---------------------------------------------------------------------------
     def cancel(self, job_id: str, message: str) -> TransitionResult:

@@ -25,6 +25,8 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sandboxes_reaped": ("Sandboxes killed by the reaper", ("reason",)),
     "watchdog_redrives": ("Stalled stages re-driven (ok), lost next messages sent again "
                           "(resent), or failed (exhausted)", ("stage", "outcome")),
+    "sandbox_replacements": ("Sandboxes lost mid-build (reaped, timed out, host gone) and "
+                             "replaced", ("stage",)),
 }
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 # Queue waits run from a few ms (an idle worker) to many minutes (every thread busy).

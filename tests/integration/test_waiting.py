@@ -146,6 +146,25 @@ def test_the_redrive_budget_still_bounds_lost_messages(store, handoff, r, projec
     assert r.llen(Q) == 0
 
 
+def test_replacing_a_sandbox_is_a_compare_and_set(store, project):
+    job_id = _at_code(store, project)
+    store.redis.hset(store.keys.job(job_id), "sandbox_id", "sb-1")
+    assert store.replace_sandbox(job_id, Status.CODE, "m-code", "sb-1", "sb-2", 2) == \
+        ("replaced", "sb-2")
+    job = store.get_job(job_id)
+    assert (job.sandbox_id, job.sandbox_replacements) == ("sb-2", 1)
+    # A twin run that saw sb-1 gone too learns the winner's.
+    assert store.replace_sandbox(job_id, Status.CODE, "m-code", "sb-1", "sb-3", 2) == \
+        ("raced", "sb-2")
+    assert store.replace_sandbox(job_id, Status.CODE, "other", "sb-2", "sb-3", 2)[0] == "moved"
+    assert store.replace_sandbox(job_id, Status.CODE, "m-code", "sb-2", "sb-3", 1) == \
+        ("exhausted", "sb-2")
+    assert store.cancel(job_id, "Cancelled by user").ok
+    assert store.replace_sandbox(job_id, Status.CODE, "m-code", "sb-2", "sb-3", 2)[0] == \
+        "cancelled"
+    assert store.get_job(job_id).sandbox_id == "sb-2"
+
+
 def test_hand_off_marks_are_not_shown_in_events(store, handoff, project):
     job_id = _handed_off(store, handoff, project)
     text = json.dumps(store.history(job_id))

@@ -1,10 +1,11 @@
 """Waiting is not stuck, against real workers and sandboxes: a lost next message is sent again
-by the watchdog (its finished stage is not run again), a job waiting for a worker is left
-alone, and stage messages' queue waits are measured."""
+by the watchdog (its finished stage is not run again), `starting` creates a second sandbox
+only when the first is really gone, and stage messages' queue waits are measured."""
 
 from __future__ import annotations
 
 from actors import housekeeping
+from domain.errors import TransientError
 from domain.handoff import Delivery, Writes
 from domain.messages import stage_message
 from domain.status import Status
@@ -41,6 +42,40 @@ def test_a_lost_next_message_is_sent_again_and_the_build_finishes(pipeline):
     assert statuses == ["queued", "starting", "scaffold", "code", "deps", "checks", "ready"]
     redrives = Telemetry(svc.store.redis).snapshot().counters["watchdog_redrives"]
     assert redrives == {("starting", "resent"): 1}
+
+
+class BlipOnConnect:
+    """The runtime, with its first reconnect failing as a control-plane blip (e2b's 5xx or
+    timeout): a transient error, not a sandbox that is gone."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.blips = 1
+
+    def connect(self, sandbox_id: str):
+        if self.blips:
+            self.blips -= 1
+            raise TransientError("e2b unavailable (connect): TimeoutException")
+        return self.inner.connect(sandbox_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def test_starting_keeps_its_sandbox_through_a_reconnect_blip(pipeline):
+    svc = pipeline.svc
+    job_id = _admitted(pipeline, "m-start")
+    sandbox = svc.runtime.create(job_id, {"kiln_job_id": job_id}, timeout_s=600)
+    assert svc.store.update(job_id, Status.STARTING, sandbox_id=sandbox.id)
+    pipeline.use(runtime=BlipOnConnect(svc.runtime))
+    # The message that holds `starting` comes back (its worker died after the sandbox existed).
+    message = stage_message(Status.STARTING, job_id).copy(message_id="m-start")
+    pipeline.svc.broker.enqueue(message)
+    job = pipeline.wait_terminal(job_id)
+    assert job.status == Status.READY, job.error_detail
+    assert pipeline.svc.runtime.blips == 0  # the blip happened, and was retried
+    assert job.sandbox_id == sandbox.id
+    assert [r.sandbox_id for r in svc.registry.for_job(job_id)] == [sandbox.id]
 
 
 def test_each_stage_message_reports_its_queue_wait(pipeline):
