@@ -101,8 +101,8 @@ def _look_at(svc: Services, job: Job, telemetry: Telemetry) -> int:
         svc.broker.delivery(None, resend) if resend else None)
     if outcome in ("waiting", "resent", "ok"):
         leases.renew(svc, job.sandbox_id)  # the provider's own timeout (e2b) follows the job
-    if outcome == "waiting":
-        log.debug("watchdog.waiting", job_id=job.job_id, stage=job.status.value)
+    if outcome == "waiting":  # saturated workers, not a stall: counted, never acted on
+        telemetry.count("watchdog_waiting", job.status.value)
         return 0
     if outcome == "ok":
         svc.broker.wake_consumers(QUEUE)

@@ -25,6 +25,8 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sandboxes_reaped": ("Sandboxes killed by the reaper", ("reason",)),
     "watchdog_redrives": ("Stalled stages re-driven (ok), lost next messages sent again "
                           "(resent), or failed (exhausted)", ("stage", "outcome")),
+    "watchdog_waiting": ("Jobs past their deadline found waiting for a worker (left alone, "
+                         "their sandbox lease renewed)", ("stage",)),
     "sandbox_replacements": ("Sandboxes lost mid-build (reaped, timed out, host gone) and "
                              "replaced", ("stage",)),
 }
