@@ -18,7 +18,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from actors import context, leases, outage, teardown, telemetry_writer
+from actors import cancel_watch, context, leases, outage, teardown, telemetry_writer
 from actors.handoff import Next, Ready, hand_off
 from actors.sandbox.base import CommandResult, Sandbox
 from domain.errors import Cancelled, SandboxGone, TransientError
@@ -56,7 +56,10 @@ class StageContext:
         return self.services.store.files(self.job.job_id)
 
     def cancelled(self) -> bool:
-        return self.services.store.is_cancelled(self.job.job_id)
+        """Polled about every 100 ms while the stage waits: answered from the process's shared
+        poll of its stages' cancel flags (actors/cancel_watch.py), not a round trip each."""
+        store = self.services.store
+        return cancel_watch.watch.cancelled(store.redis, store.keys.cancel(self.job.job_id))
 
     def sandbox(self) -> Sandbox:
         """The job's sandbox, connected once per run with its lease renewed; one that is gone
@@ -133,7 +136,8 @@ def _do_work(svc: context.Services, ctx: StageContext, work: Work) -> None:
     started = time.monotonic()
     outcome = "error"  # an unexpected exception escaped the stage's own handling
     try:
-        outcome = _work_outcome(svc, ctx, work)
+        with cancel_watch.watch.watching(svc.store.redis, svc.store.keys.cancel(ctx.job.job_id)):
+            outcome = _work_outcome(svc, ctx, work)
     except TransientError:
         outcome = "retry"
         raise
