@@ -22,7 +22,7 @@ from actors.sandbox.base import CancelCheck, CommandResult, asks_cancel
 from actors.sandbox.registry import SandboxRecord, SandboxRegistry
 from bin.support.bench import sim_work
 from domain.errors import Cancelled, SandboxGone
-from domain.redis_client import connect
+from domain.redis_client import connect_bounded
 from domain.settings import Settings, float_env
 
 INSTALLED = ".sim/installed"
@@ -118,7 +118,7 @@ class SimRuntime:
     def __init__(self, settings: Settings | None = None,
                  registry: SandboxRegistry | None = None) -> None:
         settings = settings or Settings.from_env()
-        self.r = connect(settings.redis_url)
+        self.r = connect_bounded(settings.redis_url, 256)
         self.prefix = settings.redis_prefix
         self.registry = registry
         self.work = sim_work.WorkLog(self.r, self.prefix)

@@ -16,6 +16,8 @@ no work ran twice and a benchmark can add up work and waits.
 from __future__ import annotations
 
 import json
+import math
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -35,8 +37,29 @@ def scale() -> float:
     return float_env("KILN_SIM_SCALE", 1.0)
 
 
+def fixed() -> dict[str, float]:
+    """KILN_SIM_SECONDS="install=30,generate=0.1": kinds that take exactly this long (not
+    scaled), e.g. to hold every worker thread in one remote-waiting stage."""
+    out = {}
+    for item in os.environ.get("KILN_SIM_SECONDS", "").split(","):
+        kind, _, value = item.partition("=")
+        if kind.strip() in RANGES and value:
+            out[kind.strip()] = float(value)
+    return out
+
+
+def mean_seconds(kind: str) -> float:
+    """The expected value of `seconds(kind, ...)` (log-uniform: (hi - lo) / ln(hi / lo))."""
+    if kind in fixed():
+        return fixed()[kind]
+    lo, hi = RANGES[kind]
+    return (hi - lo) / math.log(hi / lo) * scale()
+
+
 def seconds(kind: str, goal: str, iteration: int = 0) -> float:
     """How long one piece of work takes, scaled: log-uniform over its range."""
+    if kind in fixed():
+        return fixed()[kind]
     lo, hi = RANGES[kind]
     seed = int(float_env("KILN_SIM_SEED", 1.0))
     u = random.Random(f"{seed}|{goal}|{kind}|{iteration}").random()
@@ -112,11 +135,11 @@ class SimGenerator:
     name = "sim"
 
     def __init__(self) -> None:
-        from domain.redis_client import connect
+        from domain.redis_client import connect_bounded
         from domain.settings import Settings
 
         settings = Settings.from_env()
-        self.work = WorkLog(connect(settings.redis_url), settings.redis_prefix)
+        self.work = WorkLog(connect_bounded(settings.redis_url, 256), settings.redis_prefix)
 
     def generate(self, goal: str, workspace: dict[str, str],
                  feedback: str | None) -> dict[str, str]:
