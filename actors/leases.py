@@ -13,6 +13,7 @@ when it is gone.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from actors import telemetry_writer
@@ -30,19 +31,33 @@ if TYPE_CHECKING:
 log = get_logger("kiln.sandbox")
 
 
+# sandbox id -> when this process last pushed its provider-side timeout (monotonic seconds)
+_renewed: dict[str, float] = {}
+
+
 def renew(svc: Services, sandbox_id: str | None, until: float | None = None) -> None:
     """Push the provider-side timeout of a build's sandbox to `until` (default now + the
-    lease; a READY preview's expiry). Runtimes without such a timeout have no `extend`. Best
+    lease; a READY preview's expiry). Runtimes without such a timeout have no `extend`. A
+    default renewal is skipped when this process made one in the last quarter lease: the
+    timeout still outlasts a running stage then, and for e2b each one is an HTTP call. Best
     effort: the next renewal tries again."""
     extend = getattr(svc.runtime, "extend", None)
     if not sandbox_id or extend is None:
         return
+    now, lease = time.monotonic(), svc.settings.lease_s
+    if until is None and now - _renewed.get(sandbox_id, -lease) < lease / 4:
+        return
     try:
-        extend(sandbox_id, until or svc.store.clock.now() + svc.settings.lease_s)
+        extend(sandbox_id, until or svc.store.clock.now() + lease)
     except SandboxGone:
-        pass  # the stage that needs it next replaces it
+        return  # the stage that needs it next replaces it
     except Exception as exc:  # a provider blip must not fail the stage or the sweep
         log.warning("sandbox.renew_failed", sandbox_id=sandbox_id, error=type(exc).__name__)
+        return
+    _renewed[sandbox_id] = now
+    if len(_renewed) > 10_000:  # forget sandboxes long done with
+        for old in [sid for sid, at in list(_renewed.items()) if now - at > lease]:
+            _renewed.pop(old, None)
 
 
 def attach(ctx: StageContext) -> Sandbox:
