@@ -46,7 +46,7 @@ class CancelWatch:
         if self._pid != os.getpid():  # first use in this (possibly forked) process
             self._start()
         with self._lock:
-            self._client = self._client or client
+            self._client = client  # one Redis per process; the latest services' client
             self._watched[key] += 1
         if self._sleeping:  # Event.set() is a syscall: only for a thread that waits on it
             self._wake.set()

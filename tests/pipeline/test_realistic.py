@@ -11,10 +11,6 @@ must keep extending, cancel checks polled while commands run).
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from bin.support.bench.sim_work import KINDS, WorkLog
 from domain.capacity import Capacity
 from domain.messages import send_stage, sender_broker
@@ -42,7 +38,6 @@ SIM = {"KILN_SANDBOX": "bin.support.bench.sim:SimRuntime",
 def _run(redis_url: str, tmp_path, builds: int, **extra: str):
     store = JobStore(connect(redis_url))
     env = worker_env(redis_url, tmp_path / "sandboxes", **SIM, **extra)
-    os.environ.update({k: v for k, v in env.items() if k.startswith("KILN_SIM")})
     workers = WorkerProcesses(env, processes=1, threads=2, log_path=tmp_path / "workers.log")
     workers.start()
     try:
@@ -60,17 +55,6 @@ def _run(redis_url: str, tmp_path, builds: int, **extra: str):
     finally:
         workers.stop()  # its workers write their last metrics as they exit
     return store, store.get_jobs(job_ids)
-
-
-@pytest.fixture(autouse=True)
-def _sim_env():
-    saved = {k: os.environ.get(k) for k in ("KILN_SIM_SCALE", "KILN_SIM_SEED", "KILN_SIM_LOSS")}
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def test_builds_waiting_far_past_the_deadline_all_finish_with_no_work_twice(
