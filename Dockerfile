@@ -9,7 +9,7 @@ FROM python:3.11-slim-bookworm
 
 # bubblewrap isolates sandbox commands; util-linux's prlimit sets their resource limits.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends bubblewrap ca-certificates util-linux \
+    && apt-get install -y --no-install-recommends bubblewrap slirp4netns nftables socat ca-certificates util-linux \
     && rm -rf /var/lib/apt/lists/* \
     && pip install --no-cache-dir uv \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin kiln

@@ -6,6 +6,10 @@ from domain.settings import Settings
 
 configure_logging(Settings.from_env().log_format)
 
+from actors.sandbox.policy import refuse_unisolated  # noqa: E402
+
+refuse_unisolated(Settings.from_env())  # before any actor can run untrusted code unisolated
+
 from actors.broker import make_broker  # noqa: E402
 
 broker = make_broker(Settings.from_env())

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
@@ -156,8 +157,12 @@ def make_broker(settings: Settings) -> KilnRedisBroker:
         TimeLimit(), ShutdownNotifications(), Retries(min_backoff=500, max_backoff=10_000),
         CurrentMessage(), Draining(),
     ]
+    # Dramatiq's own pool would be redis-py's default: at most 100 connections, and "Too many
+    # connections" for the 101st thread sending at once. Bounded, a thread waits for one.
+    pool = redis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=256,
+                                                 timeout=20)
     broker = KilnRedisBroker(
-        url=settings.redis_url,
+        connection_pool=pool,
         middleware=middleware,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.maintenance_chance,

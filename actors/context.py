@@ -17,7 +17,7 @@ from actors.sandbox.base import SandboxRuntime
 from actors.sandbox.registry import SandboxRegistry
 from domain.capacity import Capacity
 from domain.handoff import HandOff
-from domain.redis_client import connect
+from domain.redis_client import connect_bounded
 from domain.settings import Settings
 from domain.store import JobStore
 
@@ -42,9 +42,9 @@ def build(settings: Settings, broker: KilnRedisBroker) -> Services:
     from actors.generators import get_generator
     from actors.sandbox import get_runtime
 
-    client = connect(settings.redis_url, max_connections=256)
+    client = connect_bounded(settings.redis_url, max_connections=256)
     store = JobStore(client, prefix=settings.redis_prefix,
-                     stage_deadline_s=settings.stage_time_limit_s + 60)
+                     stage_deadline_s=settings.stage_deadline_s, lease_s=settings.lease_s)
     capacity = Capacity(store, global_cap=settings.global_sandbox_cap,
                         queue_cap=settings.queue_cap)
     registry = SandboxRegistry(client, settings.redis_prefix)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dramatiq.middleware import CurrentMessage
 
-from actors import teardown
+from actors import leases, teardown
 from actors.consumer import mark_handed_off
 from actors.sandbox.base import Sandbox
 from domain.handoff import HandOffResult, Writes
@@ -54,8 +54,8 @@ def hand_off(ctx: StageContext, result: Next | Ready | None) -> str:
     created = result.sandbox if isinstance(result, Next) else None
     writes = Writes(fields=result.fields, files=getattr(result, "files", None),
                     claim=(job.sandbox_id or "", created.id) if created else None)
+    expires = svc.store.clock.now() + svc.settings.preview_ttl_s
     if isinstance(result, Ready):
-        expires = svc.store.clock.now() + svc.settings.preview_ttl_s
         res = svc.handoff.ready(job.job_id, holder, writes, svc.broker.delivery(message, None),
                                 expires, svc.capacity)
     else:
@@ -67,10 +67,10 @@ def hand_off(ctx: StageContext, result: Next | Ready | None) -> str:
         mark_handed_off(message)
     if created is not None and res.sandbox_id != created.id:
         created.kill()  # a twin run recorded its own first, or the job moved on
-    return _after(ctx, res, result)
+    return _after(ctx, res, result, expires)
 
 
-def _after(ctx: StageContext, res: HandOffResult, result: Next | Ready) -> str:
+def _after(ctx: StageContext, res: HandOffResult, result: Next | Ready, expires: float) -> str:
     svc, job_id = ctx.services, ctx.job.job_id
     if res.outcome == "handed_off":
         svc.broker.wake_consumers(QUEUE)
@@ -79,6 +79,7 @@ def _after(ctx: StageContext, res: HandOffResult, result: Next | Ready) -> str:
         started = ctx.job.timestamps.get("starting", ctx.job.created_at)
         log.info("job.ready", preview_upstream=result.fields.get("preview_upstream"),
                  build_seconds=round(svc.store.clock.now() - started, 3))
+        leases.renew(svc, res.sandbox_id, expires)  # the preview outlives the build's lease
         teardown.start_admitted(svc, res.admitted)
         return "done"
     if res.outcome == "twin":  # the same stage ran twice and the other run handed off first

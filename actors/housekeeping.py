@@ -2,7 +2,8 @@
 
 Each worker process runs a small loop; a Redis lock per task makes one sweep happen per interval
 however many processes run it. Tasks: release SCHEDULED jobs at their time, the watchdog
-(re-drive or fail stages that stopped progressing), and the sandbox reaper.
+(re-drive or fail stages that stopped progressing; never a job waiting for a worker), and the
+sandbox reaper (never a live build's sandbox while the build makes progress).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from collections import Counter
 
 import dramatiq
 
-from actors import context, teardown
+from actors import context, leases, teardown
 from actors.context import Services
 from actors.sandbox.registry import this_host
 from domain.failures import Reason
+from domain.job import Job
 from domain.logs import get_logger
-from domain.messages import send_stage, stage_message
-from domain.status import STAGES, Status
+from domain.messages import QUEUE, send_stage, stage_message
+from domain.status import STAGES, Status, next_stage
 from domain.telemetry import Telemetry
 
 log = get_logger("kiln.housekeeping")
@@ -57,32 +59,71 @@ def queue_upkeep(svc: Services) -> int:
     return resent
 
 
-def watchdog(svc: Services) -> int:
-    """Re-drive stages whose deadline passed; fail them once the re-drive budget is spent."""
+def _next_message(job: Job) -> dramatiq.Message | None:
+    """The message the job's last hand-off queued (the watchdog re-sends it if it was lost):
+    checks hands off only to the fix loop (READY has no next message), the others onward."""
+    if not job.next_message or job.status not in STAGES:
+        return None
+    if job.status == Status.CHECKS:
+        stage, iteration = Status.SCAFFOLD, job.iteration + 1
+    else:
+        stage, iteration = next_stage(job.status), job.iteration
+    message = stage_message(stage, job.job_id, job.attempt, iteration)
+    return message.copy(message_id=job.next_message)
+
+
+def watchdog(svc: Services, batch: int = 100) -> int:
+    """Look at jobs whose deadline passed (domain/lua/redrive.lua): a job waiting for a worker
+    is left waiting (its sandbox lease renewed), a lost next message is sent again, a stalled
+    stage is re-driven, and failed once the re-drive budget is spent. Returns the jobs it
+    re-drove, re-sent or failed."""
     handled = 0
     telemetry = Telemetry(svc.store.redis, svc.store.prefix)
-    for job in svc.store.get_jobs(svc.store.overdue(svc.store.clock.now())):
-        if job.status not in STAGES:
-            svc.store.redis.zrem(svc.store.keys.active(), job.job_id)
-            continue
-        holder = uuid.uuid4().hex
-        outcome = svc.store.redrive(job, holder, svc.settings.max_deliveries)
-        if outcome == "ok":
-            message = stage_message(job.status, job.job_id, job.attempt, job.iteration)
-            svc.broker.enqueue(message.copy(message_id=holder))
-            log.warning("watchdog.redrive", job_id=job.job_id, stage=job.status.value)
-        elif outcome == "exhausted":
-            teardown.fail(svc, job.job_id, job.status, Reason.STUCK,
-                          f"{job.status.value} made no progress after re-drives")
-        if outcome != "moved":
-            telemetry.count("watchdog_redrives", job.status.value, outcome)
-        handled += outcome != "moved"
-    return handled
+    seen: set[str] = set()
+    while True:
+        due = [j for j in svc.store.overdue(svc.store.clock.now(), batch) if j not in seen]
+        if not due:
+            return handled
+        seen.update(due)
+        for job in svc.store.get_jobs(due):
+            handled += _look_at(svc, job, telemetry)
+
+
+def _look_at(svc: Services, job: Job, telemetry: Telemetry) -> int:
+    if job.status not in STAGES:
+        svc.store.redis.zrem(svc.store.keys.active(), job.job_id)
+        return 0
+    takeover = stage_message(job.status, job.job_id, job.attempt, job.iteration)
+    takeover = takeover.copy(message_id=uuid.uuid4().hex)
+    resend = _next_message(job)
+    outcome = svc.store.redrive(
+        job, svc.settings.max_deliveries, svc.broker.delivery(None, takeover),
+        svc.broker.delivery(None, resend) if resend else None)
+    if outcome in ("waiting", "resent", "ok"):
+        leases.renew(svc, job.sandbox_id)  # the provider's own timeout (e2b) follows the job
+    if outcome == "waiting":  # saturated workers, not a stall: counted, never acted on
+        telemetry.count("watchdog_waiting", job.status.value)
+        return 0
+    if outcome == "ok":
+        svc.broker.wake_consumers(QUEUE)
+        log.warning("watchdog.redrive", job_id=job.job_id, stage=job.status.value)
+    elif outcome == "resent":
+        svc.broker.wake_consumers(QUEUE)
+        log.warning("watchdog.resent", job_id=job.job_id, stage=job.status.value,
+                    message_id=job.next_message)
+    elif outcome == "exhausted":
+        teardown.fail(svc, job.job_id, job.status, Reason.STUCK,
+                      f"{job.status.value} made no progress after re-drives")
+    if outcome != "moved":
+        telemetry.count("watchdog_redrives", job.status.value, outcome)
+    return int(outcome != "moved")
 
 
 def reap(svc: Services) -> int:
     """Kill sandboxes nobody needs: job vanished, job terminal and not previewing, preview
-    expired; for e2b also provider sandboxes with Kiln metadata but no registry record."""
+    expired, a live build's sandbox whose lease passed (no progress past the watchdog's limit),
+    any other sandbox past its registered expiry; for e2b also provider sandboxes with Kiln
+    metadata but no registry record."""
     now = svc.store.clock.now()
     # List the runtime before reading the registry, and re-check before a kill: a sandbox
     # created mid-sweep must not pass for an unregistered orphan and die under its job (a
@@ -108,8 +149,13 @@ def reap(svc: Services) -> int:
             # The actor tears a failed job's sandbox down itself; if it has not by now it is
             # stuck in a call (the cancel hard deadline), so the reaper does it.
             reason = "job_failed"
+        elif record.sandbox_id == job.sandbox_id:
+            # A live build's own sandbox follows the build: renewed by every stage entry and
+            # hand-off, and while its next message waits for a worker (actors/leases.py).
+            if (job.lease_until or record.expires_at) <= now:
+                reason = "lease_expired"
         elif record.expires_at <= now:
-            reason = "expired"
+            reason = "expired"  # one it does not use (a twin's, a lost one's): at creation + lease
         if reason:
             svc.runtime.kill(record.sandbox_id)
             svc.registry.remove(record.sandbox_id)

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from actors import context, outage, teardown, telemetry_writer
+from actors import cancel_watch, context, leases, outage, teardown, telemetry_writer
 from actors.handoff import Next, Ready, hand_off
-from actors.sandbox.base import Sandbox
-from domain.errors import Cancelled, TransientError
+from actors.sandbox.base import CommandResult, Sandbox
+from domain.errors import Cancelled, SandboxGone, TransientError
 from domain.failures import Reason
 from domain.job import Job
 from domain.logs import bind_job_context, clear_job_context, get_logger
@@ -29,7 +29,7 @@ from domain.messages import QUEUE, STAGE_ACTOR
 from domain.settings import Settings
 from domain.status import Status
 from domain.store import JobStore
-from domain.telemetry import Increments, counter, stage_increments
+from domain.telemetry import Increments, counter, queue_wait_increments, stage_increments
 
 log = get_logger("kiln.stage")
 _SETTINGS = Settings.from_env()  # actor options (time limits, retries) are fixed at import
@@ -42,6 +42,8 @@ class StageContext:
     resumed: bool
     services: context.Services
     entry_files: dict[str, str] | None = None  # read with the stage entry (reads_files=True)
+    holder: str = ""  # the id of the message that holds the stage (this run's)
+    _sandbox: Sandbox | None = field(default=None, repr=False)
 
     @property
     def store(self) -> JobStore:
@@ -54,12 +56,31 @@ class StageContext:
         return self.services.store.files(self.job.job_id)
 
     def cancelled(self) -> bool:
-        return self.services.store.is_cancelled(self.job.job_id)
+        """Polled about every 100 ms while the stage waits: answered from the process's shared
+        poll of its stages' cancel flags (actors/cancel_watch.py), not a round trip each."""
+        store = self.services.store
+        return cancel_watch.watch.cancelled(store.redis, store.keys.cancel(self.job.job_id))
 
     def sandbox(self) -> Sandbox:
-        if not self.job.sandbox_id:
-            raise RuntimeError("the job has no sandbox yet")
-        return self.services.runtime.connect(self.job.sandbox_id)
+        """The job's sandbox, connected once per run with its lease renewed; one that is gone
+        is replaced (actors/leases.py)."""
+        if self._sandbox is None:
+            self._sandbox = leases.attach(self)
+        return self._sandbox
+
+    def run(self, command: str, egress: bool = False) -> CommandResult:
+        """Run a command in the sandbox with the stage's timeout and cancel check. A command
+        that failed because its sandbox vanished under it raises SandboxGone (the stage runs
+        again on a replacement) instead of reading as the app's failure. `egress`: the command
+        may reach the public internet (install steps, under KILN_SANDBOX_EGRESS=install)."""
+        result = self.sandbox().run(command, timeout=self.services.settings.command_timeout_s,
+                                    cancel_check=self.cancelled, egress=egress)
+        if not result.ok:
+            leases.ensure_alive(self)
+        return result
+
+    def forget_sandbox(self) -> None:
+        self._sandbox = None
 
 
 Work = Callable[[StageContext], Next | Ready | None]
@@ -82,7 +103,8 @@ def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: 
                      debug_id=job.debug_id if job else None,
                      user_id=job.user_id if job else None)
     try:
-        if entry.outcome in ("missing", "duplicate"):
+        if entry.outcome in ("missing", "duplicate", "twin"):
+            # A twin: this message's run already handed off (a frozen worker's copy came back).
             log.info("stage.dropped", outcome=entry.outcome, status=entry.status)
             return
         if entry.outcome == "cancelled":
@@ -101,8 +123,12 @@ def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: 
             "stage.entered", outcome=entry.outcome, iteration=iteration)
         if entry.outcome == "resumed":  # a crash, a shutdown or a retry brought it back
             _record(svc, counter("stage_redeliveries", stage.value))
-        _do_work(svc, StageContext(job, stage, entry.outcome == "resumed", svc, entry.files),
-                 work)
+        elif message is not None:  # how long the message waited for a worker: a figure only
+            _record(svc, queue_wait_increments(
+                stage.value, time.time() - message.message_timestamp / 1000))
+        ctx = StageContext(job, stage, entry.outcome == "resumed", svc, entry.files,
+                           message.message_id if message else "")
+        _do_work(svc, ctx, work)
     finally:
         clear_job_context()
 
@@ -111,7 +137,8 @@ def _do_work(svc: context.Services, ctx: StageContext, work: Work) -> None:
     started = time.monotonic()
     outcome = "error"  # an unexpected exception escaped the stage's own handling
     try:
-        outcome = _work_outcome(svc, ctx, work)
+        with cancel_watch.watch.watching(svc.store.redis, svc.store.keys.cancel(ctx.job.job_id)):
+            outcome = _work_outcome(svc, ctx, work)
     except TransientError:
         outcome = "retry"
         raise
@@ -128,7 +155,7 @@ def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
     job, stage = ctx.job, ctx.stage
     started = time.monotonic()
     try:
-        result = work(ctx)
+        result = _on_live_sandbox(ctx, work)
     except Cancelled:
         teardown.after_cancel(svc, job.job_id)
         return "cancelled"
@@ -154,6 +181,20 @@ def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
     # unusual (a resume, a retry, a cancel); stage timings are in the record and the metrics.
     log.debug("stage.done", seconds=round(seconds, 3))
     return hand_off(ctx, result)
+
+
+def _on_live_sandbox(ctx: StageContext, work: Work) -> Next | Ready | None:
+    """Run the work; if the sandbox is lost under it (reaped, timed out at the provider, host
+    gone), run it again: `ctx.sandbox()` then replaces it. The replacement budget bounds it."""
+    for _ in range(ctx.services.settings.max_sandbox_replacements):
+        try:
+            return work(ctx)
+        except SandboxGone as exc:
+            if ctx.stage == Status.STARTING or ctx.cancelled():
+                raise
+            log.warning("stage.sandbox_lost", error=str(exc))
+            ctx.forget_sandbox()
+    return work(ctx)
 
 
 def stage_actor(stage: Status, time_limit_s: int | None = None,

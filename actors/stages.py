@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import time
 
+from actors import leases
 from actors.generators.base import BaseVersion
 from actors.sandbox.probe import PROBE_ERRORS
 from actors.stage import Next, Ready, StageContext, stage_actor
-from actors.workspace import MANIFEST, Manifest, install_commands, read_manifest, skeleton
-from domain.errors import Cancelled, TransientError
+from actors.workspace import MANIFEST, Manifest, install, read_manifest, skeleton
+from domain.errors import Cancelled, SandboxGone, StageFailure
 from domain.failures import Reason
 from domain.logs import get_logger
 from domain.preview import upstream_fields
@@ -25,12 +26,7 @@ log = get_logger("kiln.stages")
 _LIMITS = Settings.from_env()
 
 
-class StageFailure(Exception):
-    """A stage's own, non-retryable failure with a catalogue reason."""
-
-    def __init__(self, message: str, reason: str = Reason.STAGE_ERROR) -> None:
-        super().__init__(message)
-        self.reason = reason
+__all__ = ["StageFailure", "checks", "code", "deps", "scaffold", "starting"]
 
 
 @stage_actor(Status.STARTING, time_limit_s=120)
@@ -41,11 +37,12 @@ def starting(ctx: StageContext) -> Next | None:
         try:
             svc.runtime.connect(seen)
             return None
-        except Exception:  # gone: create a fresh one below
+        except SandboxGone:  # only gone means gone: a blip while asking is retried instead
             log.info("sandbox.reconnect_failed", sandbox_id=seen)
+    # The provider's own timeout (e2b) is the lease; every stage entry pushes it along.
     sandbox = svc.runtime.create(
         job.job_id, {"kiln_job_id": job.job_id, "kiln_project_id": job.project_id},
-        timeout_s=svc.settings.stage_time_limit_s * 6)
+        timeout_s=svc.settings.lease_s)
     # Recorded by the hand-off unless a twin run of this stage recorded its own first (then
     # this one is killed); a cancel meanwhile tears both down.
     return Next(sandbox=sandbox)
@@ -108,15 +105,7 @@ def code(ctx: StageContext) -> Next:
 
 @stage_actor(Status.DEPS, time_limit_s=_LIMITS.command_timeout_s + 30, reads_files=True)
 def deps(ctx: StageContext) -> None:
-    sandbox = ctx.sandbox()
-    files = ctx.files()
-    for command in install_commands(files):
-        result = sandbox.run(command, timeout=ctx.services.settings.command_timeout_s,
-                             cancel_check=ctx.cancelled)
-        if result.timed_out:
-            raise TransientError(f"dependency installation timed out: {command}")
-        if not result.ok:
-            raise StageFailure(f"`{command}` exited {result.exit_code}:\n{result.output}")
+    install(ctx.files(), ctx.run)
 
 
 def _fingerprint(output: str) -> str:
@@ -127,11 +116,9 @@ def _fingerprint(output: str) -> str:
 
 @stage_actor(Status.CHECKS, reads_files=True)
 def checks(ctx: StageContext) -> Next | Ready:
-    job, store, svc = ctx.job, ctx.store, ctx.services
-    sandbox = ctx.sandbox()
-    manifest = read_manifest(ctx.files().get(MANIFEST) or sandbox.read_file(MANIFEST))
-    result = sandbox.run(manifest.checks, timeout=svc.settings.command_timeout_s,
-                         cancel_check=ctx.cancelled)
+    job, store = ctx.job, ctx.store
+    manifest = read_manifest(ctx.files().get(MANIFEST) or ctx.sandbox().read_file(MANIFEST))
+    result = ctx.run(manifest.checks)
     if not result.ok:
         budget = limits_for(job.tier).fix_iterations
         key = store.keys.feedback(job.job_id)
@@ -144,8 +131,11 @@ def checks(ctx: StageContext) -> Next | Ready:
             return Next(Status.SCAFFOLD, job.iteration + 1)
         raise StageFailure(f"checks failed (iteration {job.iteration}):\n{result.output}",
                            Reason.CHECKS_FAILED)
-    # Where the web tier finds the app; users see the stable URL (docs/previews.md).
-    return Ready(upstream_fields(_start_preview(ctx, manifest)))
+    url = _start_preview(ctx, manifest)
+    # Where the web tier finds the app (a contained sandbox's socket when it has one); users
+    # see the stable URL (docs/previews.md).
+    endpoint = getattr(ctx.sandbox(), "preview_endpoint", lambda: None)()
+    return Ready(upstream_fields(endpoint or url))
 
 
 def _start_preview(ctx: StageContext, manifest: Manifest) -> str:
@@ -163,4 +153,5 @@ def _start_preview(ctx: StageContext, manifest: Manifest) -> str:
         if ctx.cancelled():
             raise Cancelled()
         time.sleep(0.05)  # polling the app's own server until it answers
+    leases.ensure_alive(ctx)  # a sandbox lost under the app is not the app's failure
     raise StageFailure(f"the app did not answer 200 at {url} in time", Reason.PREVIEW_FAILED)

@@ -4,7 +4,11 @@ and how its dependencies are installed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from actors.sandbox.base import CommandResult
+from domain.errors import StageFailure, TransientError
 
 MANIFEST = "kiln.json"
 
@@ -65,3 +69,15 @@ def install_commands(files: dict[str, str]) -> list[str]:
     if manifest.install:
         commands.append(manifest.install)
     return commands
+
+
+def install(files: dict[str, str], run: Callable[..., CommandResult]) -> None:
+    """Install the app's dependencies with `run(command, egress=True)` (deps, and a replacement
+    sandbox for checks).
+    A timeout is worth a retry; a failing command is the app's own failure."""
+    for command in install_commands(files):
+        result = run(command, egress=True)  # installs may fetch packages (docs/sandbox.md)
+        if result.timed_out:
+            raise TransientError(f"dependency installation timed out: {command}")
+        if not result.ok:
+            raise StageFailure(f"`{command}` exited {result.exit_code}:\n{result.output}")

@@ -36,7 +36,11 @@ def _connection(client: redis.Redis) -> Any:
         _local.pid = os.getpid()
     conn = _local.conns.get(client)
     if conn is None:
-        conn = _local.conns[client] = client.connection_pool.make_connection()
+        # Made like the pool's own (same class and settings) but not counted by it: a thread
+        # keeps this one for life, and counted, 256 threads would use up a 256-connection pool
+        # and every pooled call of the process would fail with "Too many connections".
+        pool = client.connection_pool
+        conn = _local.conns[client] = pool.connection_class(**pool.connection_kwargs)
     return conn
 
 

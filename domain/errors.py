@@ -47,3 +47,13 @@ class Cancelled(KilnError):
     """The job's cancel flag was seen while work was in progress."""
 
     code = "cancelled"
+
+
+class StageFailure(PermanentError):
+    """A stage's own, non-retryable failure with a catalogue reason (domain/failures.py)."""
+
+    code = "stage_failure"
+
+    def __init__(self, message: str, reason: str = "stage_error") -> None:
+        super().__init__(message)
+        self.reason = reason

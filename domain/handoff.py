@@ -97,7 +97,7 @@ class HandOff:
                   delivery.queue, delivery.messages, delivery.unacked],
             args=[store.prefix, repr(store.clock.now()), str(store.event_maxlen),
                   str(store.stage_deadline_s), job_id, stage.value, holder, json.dumps(body),
-                  delivery.ack_id, delivery.send_id, delivery.send_data])
+                  delivery.ack_id, delivery.send_id, delivery.send_data, str(store.lease_s)])
         status = Status(res[1]) if res[1] else None
         admitted = [(res[i], int(res[i + 1])) for i in range(3, len(res), 2)]
         return HandOffResult(res[0], status, res[2] or None, admitted)

@@ -7,9 +7,10 @@ from typing import Any
 
 from domain.status import PROGRESS, STAGE_LABELS, Status
 
-_INT = ("attempt", "iteration", "deliveries", "redeliveries", "files_written")
+_INT = ("attempt", "iteration", "deliveries", "redeliveries", "files_written", "redrives",
+        "sandbox_replacements")
 _FLOAT = ("created_at", "updated_at", "stage_started_at", "scheduled_for", "sandbox_expires_at",
-          "admitted_at", "queue_seq")
+          "admitted_at", "queue_seq", "lease_until")
 
 
 @dataclass
@@ -44,6 +45,13 @@ class Job:
     cancelled: bool = False
     resume_at: str | None = None
     files_written: int | None = None
+    redrives: int = 0  # watchdog take-overs and re-sent lost messages, over the attempt
+    sandbox_replacements: int = 0  # sandboxes lost mid-build and replaced
+    # Bookkeeping (never shown to clients): the last hand-off's mark (<stage>:<holder>) and
+    # the message it queued; until when the build's sandbox is leased (progress renews it).
+    handed_off: str | None = None
+    next_message: str | None = None
+    lease_until: float | None = None
     timestamps: dict[str, float] = field(default_factory=dict)
 
     @property

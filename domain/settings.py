@@ -36,6 +36,10 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "kiln"
     sandbox: str = "local"  # local | e2b
+    # Public egress of local sandbox commands: none | install (dependency installs only) | open.
+    sandbox_egress: str = "install"
+    # Run non-template generators' code without bubblewrap (trusted code only; see docs/sandbox.md)
+    allow_unisolated: bool = False
     generator: str = "template"  # template | anthropic
     sandbox_root: Path = field(default_factory=lambda: Path(".kiln/sandboxes").resolve())
     jwt_secret: str = ""  # required by the web app (web/auth.py: check_secret)
@@ -58,6 +62,11 @@ class Settings:
     # A cancelled job's sandbox still alive this long after the cancel is killed by the reaper.
     cancel_hard_deadline_s: float = 3.0
     stage_time_limit_s: int = 300
+    # The watchdog's deadline for a running stage is its time limit plus this grace.
+    watchdog_grace_s: int = 60
+    # A live build's sandbox lease (0: twice the watchdog's deadline), renewed by progress.
+    sandbox_lease_s: int = 0
+    max_sandbox_replacements: int = 3
     command_timeout_s: int = 240
     global_sandbox_cap: int = 20
     queue_cap: int = 100
@@ -70,6 +79,8 @@ class Settings:
             redis_url=_str("REDIS_URL", cls.redis_url),
             redis_prefix=_str("KILN_REDIS_PREFIX", cls.redis_prefix),
             sandbox=_str("KILN_SANDBOX", cls.sandbox),
+            sandbox_egress=_str("KILN_SANDBOX_EGRESS", cls.sandbox_egress),
+            allow_unisolated=_str("KILN_ALLOW_UNISOLATED", "0") == "1",
             generator=_str("KILN_GENERATOR", cls.generator),
             sandbox_root=Path(_str("KILN_SANDBOX_ROOT", ".kiln/sandboxes")).resolve(),
             jwt_secret=_str("KILN_JWT_SECRET", cls.jwt_secret),
@@ -89,12 +100,28 @@ class Settings:
             cancel_hard_deadline_s=_float("KILN_CANCEL_HARD_DEADLINE_S",
                                           cls.cancel_hard_deadline_s),
             stage_time_limit_s=_int("KILN_STAGE_TIME_LIMIT_S", cls.stage_time_limit_s),
+            watchdog_grace_s=_int("KILN_WATCHDOG_GRACE_S", cls.watchdog_grace_s),
+            sandbox_lease_s=_int("KILN_SANDBOX_LEASE_S", cls.sandbox_lease_s),
+            max_sandbox_replacements=_int("KILN_MAX_SANDBOX_REPLACEMENTS",
+                                          cls.max_sandbox_replacements),
             command_timeout_s=_int("KILN_COMMAND_TIMEOUT_S", cls.command_timeout_s),
             global_sandbox_cap=_int("KILN_GLOBAL_SANDBOX_CAP", cls.global_sandbox_cap),
             queue_cap=_int("KILN_QUEUE_CAP", cls.queue_cap),
             anthropic_model=_str("KILN_ANTHROPIC_MODEL", cls.anthropic_model),
             log_format=_str("KILN_LOG_FORMAT", cls.log_format),
         )
+
+
+    @property
+    def stage_deadline_s(self) -> int:
+        """How long a stage may run (entry -> hand-off) before the watchdog looks at it."""
+        return self.stage_time_limit_s + self.watchdog_grace_s
+
+    @property
+    def lease_s(self) -> int:
+        """A live build's sandbox lease: no progress for this long and the reaper may take it.
+        Twice the deadline by default, so the watchdog always looks first."""
+        return self.sandbox_lease_s or 2 * self.stage_deadline_s
 
 
 # Names of environment variables that hold secrets: never logged, stored or passed to sandboxes.

@@ -11,7 +11,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -22,6 +22,9 @@ from domain.job import Job
 from domain.keys import Keys
 from domain.status import TERMINAL, TRANSITIONS, Status
 from domain.versions import build_version
+
+if TYPE_CHECKING:
+    from domain.handoff import Delivery
 
 _LUA = Path(__file__).with_name("lua")
 
@@ -73,18 +76,22 @@ class JobStore:
     """Jobs, projects, build versions, cancel flags and job history, on one Redis."""
 
     def __init__(self, client: redis.Redis, prefix: str = "kiln", clock: Clock | None = None,
-                 event_maxlen: int = 1000, stage_deadline_s: int = 0) -> None:
+                 event_maxlen: int = 1000, stage_deadline_s: int = 0, lease_s: int = 0) -> None:
         self.redis = client
         self.keys = Keys(prefix)
         self.prefix = prefix
         self.clock = clock or Clock()
         self.event_maxlen = event_maxlen
         self.stage_deadline_s = stage_deadline_s
+        # A live build's sandbox lease: renewed to now + lease_s at every stage entry, hand-off
+        # and watchdog look at a waiting job (`lease_until` on the job; 0: not written).
+        self.lease_s = lease_s
         self._transition = client.register_script(_script("transition"))
         self._enter = DirectScript(client, _script("enter_stage"))  # every stage, twice
         self._reopen = client.register_script(_script("reopen"))
         self._update = client.register_script((_LUA / "update.lua").read_text())
         self._redrive = client.register_script(_script("redrive"))
+        self._replace = client.register_script((_LUA / "replace_sandbox.lua").read_text())
 
     def _common(self, job_id: str) -> list[str]:
         return [self.prefix, repr(self.clock.now()), str(self.event_maxlen),
@@ -201,7 +208,7 @@ class JobStore:
         `with_files` also returns the job's files (for stages that read them)."""
         args = self._common(job_id) + [stage.value, str(attempt), str(iteration),
                                         str(max_deliveries), message_id,
-                                        "1" if with_files else "0"]
+                                        "1" if with_files else "0", str(self.lease_s)]
         keys = self._job_keys(job_id) + [self.keys.files(job_id)]
         res = self._enter(keys=keys, args=args)
         status = Status(res[1]) if res[1] else None
@@ -223,11 +230,28 @@ class JobStore:
         """Jobs whose current stage is past its deadline (the watchdog's work list)."""
         return self.redis.zrangebyscore(self.keys.active(), "-inf", now, start=0, num=limit)
 
-    def redrive(self, job: Job, new_holder: str, max_redrives: int) -> str:
-        """Hand a stalled stage to a new message id; 'ok', 'moved' or 'exhausted'."""
+    def redrive(self, job: Job, max_redrives: int, takeover: Delivery,
+                resend: Delivery | None = None) -> str:
+        """The watchdog's step for an overdue job (domain/lua/redrive.lua): 'waiting' (its
+        message waits for a worker), 'resent' (the next stage's message was lost and is queued
+        again, `resend`), 'ok' (the stalled stage is handed to `takeover`'s message), or
+        'exhausted' / 'moved'. Both messages go on the queue in Dramatiq's layout, with their
+        own id as their Redis id, so a later look can find them."""
         args = self._common(job.job_id) + [
-            job.status.value, repr(job.stage_started_at), new_holder, str(max_redrives)]
-        return self._redrive(keys=self._job_keys(job.job_id), args=args)[0]
+            job.status.value, repr(job.stage_started_at), takeover.send_id, str(max_redrives),
+            str(self.lease_s), resend.send_id if resend else "",
+            resend.send_data if resend else "", takeover.send_data]
+        keys = self._job_keys(job.job_id) + [takeover.messages, takeover.queue]
+        return self._redrive(keys=keys, args=args)[0]
+
+    def replace_sandbox(self, job_id: str, stage: Status, holder: str, lost: str, new: str,
+                        max_replacements: int) -> tuple[str, str]:
+        """Record `new` as the job's sandbox in place of `lost` (domain/lua/replace_sandbox.lua);
+        returns the outcome and the job's sandbox afterwards."""
+        res = self._replace(keys=[self.keys.job(job_id)],
+                            args=[stage.value, holder, lost, new, str(max_replacements),
+                                  repr(self.clock.now()), str(self.lease_s)])
+        return res[0], res[1]
 
     # -- cancel ---------------------------------------------------------------------------
     @staticmethod

@@ -107,6 +107,12 @@ class _WorkerCollector(Collector):
         for stage, (buckets, total) in snap.histograms.items():
             seconds.add_metric([stage], buckets, total)
         yield seconds
+        waits = HistogramMetricFamily("kiln_stage_queue_wait_seconds",
+                                      "Time a stage's message waited for a worker (sent -> "
+                                      "stage entered)", labels=["stage"])
+        for stage, (buckets, total) in snap.queue_waits.items():
+            waits.add_metric([stage], buckets, total)
+        yield waits
 
 
 class Metrics:

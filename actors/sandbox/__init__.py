@@ -27,7 +27,7 @@ def get_runtime(settings: Settings, redis_client: redis.Redis) -> SandboxRuntime
     if settings.sandbox == "local":
         from .local import LocalRuntime
 
-        return LocalRuntime(settings.sandbox_root, registry)
+        return LocalRuntime(settings.sandbox_root, registry, egress=settings.sandbox_egress)
     if settings.sandbox == "e2b":
         from .e2b import E2BRuntime
 

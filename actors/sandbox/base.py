@@ -37,9 +37,12 @@ class Sandbox(Protocol):
         """Relative paths of the workspace's files (bounded; skips venvs/node_modules)."""
 
     def run(self, command: str, cwd: str = ".", env: dict[str, str] | None = None,
-            timeout: float = 60.0, cancel_check: CancelCheck | None = None) -> CommandResult:
+            timeout: float = 60.0, cancel_check: CancelCheck | None = None,
+            egress: bool = False) -> CommandResult:
         """Run a shell command to completion or timeout. If `cancel_check()` turns true while it
-        runs (polled about every 100 ms), the command is killed and `Cancelled` is raised."""
+        runs (polled about every 100 ms), the command is killed and `Cancelled` is raised.
+        `egress=True`: the command needs the public internet (a dependency install); a runtime
+        grants it as its configuration allows (local: KILN_SANDBOX_EGRESS)."""
 
     def start_background(self, command: str, cwd: str = ".",
                          env: dict[str, str] | None = None) -> str:

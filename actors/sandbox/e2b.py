@@ -51,7 +51,8 @@ class E2BSandbox:
         return sorted(line[2:] for line in result.output.splitlines() if line.startswith("./"))
 
     def run(self, command: str, cwd: str = ".", env: dict[str, str] | None = None,
-            timeout: float = 60.0, cancel_check: CancelCheck | None = None) -> CommandResult:
+            timeout: float = 60.0, cancel_check: CancelCheck | None = None,
+            egress: bool = False) -> CommandResult:  # E2B's own network policy applies
         started = time.monotonic()
         with mapped("commands.run"):
             handle = self._sbx.commands.run(command, background=True, envs=dict(env or {}),

@@ -33,18 +33,26 @@ _ETC = ["/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-command resource limits (each process inherits them)."""
+    """Per-process rlimits (each process inherits them), and the whole sandbox's limits that
+    its cgroups enforce where this host lets Kiln create them (see cgroups.py)."""
 
     cpu_s: int = 300
     memory_bytes: int = 4 * 1024**3  # address space; generous because runtimes reserve a lot
     file_bytes: int = 512 * 1024**2
+    sandbox_memory_bytes: int = 2 * 1024**3  # resident memory of all its processes together
+    pids_max: int = 512  # processes and threads together
+    cpus: float = 1.0  # a hard CPU cap (CFS quota), and its share weight against other sandboxes
 
     @classmethod
     def from_env(cls) -> Limits:
         env = os.environ
         return cls(cpu_s=int(env.get("KILN_SANDBOX_CPU_S") or cls.cpu_s),
                    memory_bytes=int(env.get("KILN_SANDBOX_MEMORY_BYTES") or cls.memory_bytes),
-                   file_bytes=int(env.get("KILN_SANDBOX_FILE_BYTES") or cls.file_bytes))
+                   file_bytes=int(env.get("KILN_SANDBOX_FILE_BYTES") or cls.file_bytes),
+                   sandbox_memory_bytes=int(env.get("KILN_SANDBOX_TOTAL_MEMORY_BYTES")
+                                            or cls.sandbox_memory_bytes),
+                   pids_max=int(env.get("KILN_SANDBOX_PIDS_MAX") or cls.pids_max),
+                   cpus=float(env.get("KILN_SANDBOX_CPUS") or cls.cpus))
 
 
 def limit_prefix(limits: Limits) -> list[str]:
@@ -93,11 +101,18 @@ def sandbox_env(sandbox_id: str, home: str, extra: dict[str, str] | None) -> dic
 NO_PRIVILEGE = ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
 
 
-def bwrap_argv(workspace: Path, cwd_inside: str, *, die_with_parent: bool) -> list[str]:
-    argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--share-net", "--new-session",
-            *NO_PRIVILEGE]
+def bwrap_argv(workspace: Path, cwd_inside: str, *, die_with_parent: bool,
+               share_net: bool = False, resolv_conf: Path | None = None,
+               handshake: list[str] | None = None) -> list[str]:
+    """`share_net=False` (the norm): a network namespace of the command's own, see network.py.
+    A background command (the preview server) is not tied to its launching thread
+    (`die_with_parent` follows the thread, not the process): teardown ends it."""
+    argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--new-session", *NO_PRIVILEGE]
+    if share_net:
+        argv.append("--share-net")
     if die_with_parent:
         argv.append("--die-with-parent")
+    argv += handshake or []
     argv += ["--ro-bind", "/usr", "/usr"]
     for link in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{link}"):
@@ -105,7 +120,9 @@ def bwrap_argv(workspace: Path, cwd_inside: str, *, die_with_parent: bool) -> li
         elif os.path.isdir(f"/{link}"):
             argv += ["--ro-bind", f"/{link}", f"/{link}"]
     for path in _ETC + sorted(glob.glob("/etc/python3*")):
-        argv += ["--ro-bind-try", path, path]
+        # In its own network namespace a command's resolver is slirp4netns's, not the host's.
+        source = str(resolv_conf) if resolv_conf and path == "/etc/resolv.conf" else path
+        argv += ["--ro-bind-try", source, path]
     pydir = python_dir()
     if pydir and not pydir.startswith("/usr/"):
         prefix = os.path.realpath(sys.base_prefix)

@@ -13,11 +13,13 @@ import time
 import uuid
 from pathlib import Path
 
-from domain.errors import SandboxGone
+from domain.errors import SandboxGone, TransientError
 from domain.logs import get_logger
 
-from . import isolation
-from .local_sandbox import LocalSandbox, destroy
+from . import cgroups, isolation, network, support
+from .local_launch import Launcher
+from .local_sandbox import LocalSandbox
+from .local_teardown import destroy, read_cgroups
 from .registry import SandboxRecord, SandboxRegistry, this_host
 
 log = get_logger("kiln.sandbox")
@@ -28,34 +30,54 @@ class LocalRuntime:
     name = "local"
 
     def __init__(self, root: Path, registry: SandboxRegistry | None = None,
-                 limits: isolation.Limits | None = None, use_bwrap: bool | None = None) -> None:
-        """`use_bwrap=None` probes bubblewrap once; tests force either mode."""
+                 limits: isolation.Limits | None = None, use_bwrap: bool | None = None,
+                 egress: str = "install", use_cgroups: bool = True) -> None:
+        """`use_bwrap=None` probes bubblewrap once (tests force either mode); cgroups are used
+        where `cgroups.detect()` finds them, unless `use_cgroups=False`.
+        `egress`: KILN_SANDBOX_EGRESS (network.EGRESS_MODES)."""
+        if egress not in network.EGRESS_MODES:
+            raise ValueError(f"KILN_SANDBOX_EGRESS={egress!r}: expected one of "
+                             f"{', '.join(network.EGRESS_MODES)}")
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.registry = registry
         self.limits = limits or isolation.Limits.from_env()
         self.use_bwrap = isolation.bwrap_usable() if use_bwrap is None else use_bwrap
+        self.egress = egress
+        self.cgroups = cgroups.detect() if use_cgroups else cgroups.Support({})
+        if self.use_bwrap:
+            support.detect()  # at start-up, so what the host lacks is logged before any build
 
     def create(self, job_id: str, metadata: dict[str, str], timeout_s: int) -> LocalSandbox:
         sandbox_id = f"local-{uuid.uuid4().hex[:16]}"
         directory = self.root / sandbox_id
         (directory / "workspace").mkdir(parents=True)
         (directory / "procs").mkdir()
+        (directory / "logs").mkdir()
+        (directory / "resolv.conf").write_text(network.RESOLV_CONF)
         now = time.time()
         state = {"sandbox_id": sandbox_id, "job_id": job_id, "metadata": dict(metadata),
                  "created_at": now, "expires_at": now + timeout_s, "host": this_host(),
-                 "isolation": "bwrap" if self.use_bwrap else "session"}
+                 "isolation": "bwrap" if self.use_bwrap else "session", "egress": self.egress}
         # Register before anything runs in it, so a crash right after create leaves a trace
         # the reaper can follow.
         if self.registry is not None:
             self.registry.register(SandboxRecord(
                 sandbox_id=sandbox_id, job_id=job_id, runtime=self.name, host=state["host"],
                 created_at=now, expires_at=state["expires_at"]))
+        groups = cgroups.plan(self.cgroups, sandbox_id)
+        (directory / "cgroups.json").write_text(json.dumps(groups))
+        try:
+            cgroups.create(groups, self.limits.sandbox_memory_bytes, self.limits.pids_max,
+                           self.limits.cpus)
+        except OSError as exc:
+            destroy(directory, sandbox_id, self.registry)
+            raise TransientError(f"could not create the sandbox's cgroups: {exc}") from exc
         tmp = directory / ".state.tmp"
         tmp.write_text(json.dumps(state))
         tmp.replace(directory / "state.json")
         log.info("sandbox_created", sandbox_id=sandbox_id, job_id=job_id,
-                 isolation=state["isolation"])
+                 isolation=state["isolation"], cgroups=sorted(groups))
         return self._sandbox(state)
 
     def connect(self, sandbox_id: str) -> LocalSandbox:
@@ -108,7 +130,9 @@ class LocalRuntime:
             return None
 
     def _sandbox(self, state: dict) -> LocalSandbox:
-        return LocalSandbox(sandbox_id=state["sandbox_id"], job_id=state["job_id"],
-                            directory=self.root / state["sandbox_id"],
-                            bwrap=state.get("isolation") == "bwrap", limits=self.limits,
-                            registry=self.registry)
+        sandbox_id = state["sandbox_id"]
+        directory = self.root / sandbox_id
+        launcher = Launcher(sandbox_id, directory, bwrap=state.get("isolation") == "bwrap",
+                            limits=self.limits, egress_mode=state.get("egress", "none"),
+                            cgroup_paths=read_cgroups(directory, sandbox_id))
+        return LocalSandbox(sandbox_id, state["job_id"], launcher, self.registry)

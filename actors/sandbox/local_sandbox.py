@@ -1,40 +1,40 @@
-"""One local sandbox: a directory on this host (state.json, workspace/, procs/, logs/) whose
-commands run inside bubblewrap, or in plain process sessions where bwrap is unusable."""
+"""One local sandbox: a directory on this host (state.json, workspace/, procs/, logs/, and the
+preview socket) whose commands run inside bubblewrap, or in plain process sessions where bwrap is
+unusable; its cgroups, where the host has them, hold every process it owns."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
 import socket
 import subprocess
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from domain.errors import Cancelled, SandboxGone
-from domain.logs import get_logger
+from domain.errors import Cancelled, SandboxGone, TransientError
 
-from . import isolation, paths, procs
+from . import paths, preview, procs
 from .base import MAX_OUTPUT, CancelCheck, CommandResult, asks_cancel
+from .local_launch import CMD_MARKER, Launcher
+from .local_teardown import destroy
 from .output import Tail
 from .probe import http_status
 from .registry import SandboxRegistry
 
-log = get_logger("kiln.sandbox")
-CMD_MARKER = "KILN_SANDBOX_CMD"  # per-command marker: a cancel ends that command's tree only
+__all__ = ["CMD_MARKER", "LocalSandbox", "destroy"]
+_SOCKET_FORWARDER, _TCP_FORWARDER = "preview-socket", "preview-tcp"
 
 
 class LocalSandbox:
-    def __init__(self, sandbox_id: str, job_id: str, directory: Path, bwrap: bool,
-                 limits: isolation.Limits, registry: SandboxRegistry | None) -> None:
+    def __init__(self, sandbox_id: str, job_id: str, launcher: Launcher,
+                 registry: SandboxRegistry | None) -> None:
         self.id = sandbox_id
         self.job_id = job_id
-        self.directory = directory
-        self.workspace = directory / "workspace"
-        self.bwrap = bwrap
-        self.limits = limits
+        self.directory = launcher.directory
+        self.workspace = launcher.workspace
+        self.bwrap = launcher.bwrap
+        self.limits = launcher.limits
+        self.launcher = launcher
         self._registry = registry
 
     # -- files ---------------------------------------------------------------------------
@@ -55,10 +55,13 @@ class LocalSandbox:
 
     # -- commands ------------------------------------------------------------------------
     def run(self, command: str, cwd: str = ".", env: dict[str, str] | None = None,
-            timeout: float = 60.0, cancel_check: CancelCheck | None = None) -> CommandResult:
+            timeout: float = 60.0, cancel_check: CancelCheck | None = None,
+            egress: bool = False) -> CommandResult:
         started = time.monotonic()
         name = f"run-{uuid.uuid4().hex[:10]}"
-        proc = self._launch(command, cwd, env, name, subprocess.PIPE, foreground=True)
+        self._require_alive()
+        proc = self.launcher.launch(command, cwd, env, name, subprocess.PIPE, foreground=True,
+                                    egress=egress).proc
         tail = Tail(proc.stdout)
         timed_out = cancelled = False
         try:
@@ -77,7 +80,7 @@ class LocalSandbox:
         finally:
             # On every way out (done, cancel, timeout, an exception here) nothing of this
             # command outlives the call: background work belongs in start_background.
-            self._end_command(proc, name)
+            self.launcher.end(proc, name)
             tail.join()
         if cancelled:
             raise Cancelled(f"command cancelled in sandbox {self.id}")
@@ -86,10 +89,24 @@ class LocalSandbox:
 
     def start_background(self, command: str, cwd: str = ".",
                          env: dict[str, str] | None = None) -> str:
+        """Start the app's server. In its own network namespace, its port `preview_port()` is
+        served on the sandbox's preview socket (a later server replaces an earlier one there)."""
         name = f"bg-{uuid.uuid4().hex[:10]}"
+        self._require_alive()
         (self.directory / "logs").mkdir(exist_ok=True)
         with open(self.directory / "logs" / f"{name}.log", "ab") as out:
-            self._launch(command, cwd, env, name, out, foreground=False)
+            launched = self.launcher.launch(command, cwd, env, name, out, foreground=False)
+        if launched.ns_pid is not None:
+            self._stop_helper(_SOCKET_FORWARDER)
+            try:
+                helper = preview.expose(self.directory, launched.ns_pid, preview.PORT,
+                                        self.launcher.entry(),
+                                        self.launcher.helper_env(_SOCKET_FORWARDER))
+                procs.record(self.directory / "procs", _SOCKET_FORWARDER, helper.pid)
+                self._tcp_forwarder()  # started now, so both helpers start while the app does
+                preview.wait_socket(self.directory, helper.pid)
+            except OSError as exc:
+                raise TransientError(f"preview forwarding failed: {exc}") from exc
         return name
 
     def background_output(self, handle: str) -> str:
@@ -102,16 +119,43 @@ class LocalSandbox:
             return ""
         return data.decode("utf-8", errors="replace")
 
+    # -- preview -------------------------------------------------------------------------
+    @property
+    def preview_socket(self) -> Path | None:
+        """The unix socket a preview is served on, or None where the server shares the host's
+        network (no bwrap, or no socat/nsenter) and `preview_url` is its only address."""
+        return self.directory / preview.SOCKET if self.launcher.previews_isolated else None
+
+    def preview_endpoint(self) -> str | None:
+        """`unix:<path>` of the preview socket (for a proxy), or None (see preview_socket)."""
+        sock = self.preview_socket
+        return f"unix:{sock}" if sock else None
+
     def preview_port(self) -> int:
+        if self.launcher.previews_isolated:
+            return preview.PORT
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
             return int(sock.getsockname()[1])
 
     def preview_url(self, port: int) -> str:
-        return f"http://127.0.0.1:{int(port)}"
+        """A browser-reachable address. With an isolated preview: a loopback port on the host
+        forwarding to the preview socket (one per sandbox, ended with it)."""
+        if not self.launcher.previews_isolated:
+            return f"http://127.0.0.1:{int(port)}"
+        self._require_alive()
+        try:
+            return f"http://127.0.0.1:{preview.wait_port(self._tcp_forwarder())}"
+        except OSError as exc:
+            raise TransientError(f"preview forwarding failed: {exc}") from exc
 
     def probe(self, url: str) -> int:
-        return http_status(url)
+        sock = self.preview_socket
+        if sock is None:
+            return http_status(url)
+        parts = urlsplit(url)
+        return preview.http_status(sock, (parts.path or "/") + (f"?{parts.query}"
+                                                               if parts.query else ""))
 
     def kill(self) -> bool:
         return destroy(self.directory, self.id, self._registry)
@@ -121,56 +165,17 @@ class LocalSandbox:
         if not (self.directory / "state.json").is_file():
             raise SandboxGone(f"sandbox {self.id} is gone")
 
-    def _launch(self, command: str, cwd: str, env: dict[str, str] | None, name: str,
-                stdout: object, foreground: bool) -> subprocess.Popen[bytes]:
-        self._require_alive()
-        host_cwd = paths.safe_path(self.workspace, cwd)
-        if not host_cwd.is_dir():
-            raise FileNotFoundError(f"no directory {cwd!r} in sandbox {self.id}")
-        rel = host_cwd.relative_to(self.workspace.resolve()).as_posix()
-        extra = dict(env or {}) | {CMD_MARKER: name}
-        if self.bwrap:
-            inside = isolation.INSIDE_WORKSPACE + ("" if rel == "." else f"/{rel}")
-            argv = isolation.bwrap_argv(self.workspace, inside, die_with_parent=foreground)
-            run_env = isolation.sandbox_env(self.id, isolation.INSIDE_WORKSPACE, extra)
-            popen_cwd = self.workspace
-        else:
-            argv = []
-            run_env = isolation.sandbox_env(self.id, str(self.workspace), extra)
-            popen_cwd = host_cwd
-        argv += isolation.limit_prefix(self.limits) + ["/bin/sh", "-c", command]
-        proc = subprocess.Popen(argv, cwd=popen_cwd, env=run_env, stdin=subprocess.DEVNULL,
-                                stdout=stdout, stderr=subprocess.STDOUT,  # type: ignore[arg-type]
-                                start_new_session=True, close_fds=True)
-        procs.record(self.directory / "procs", name, proc.pid)
-        if not (self.directory / "state.json").is_file():
-            # Killed while we were launching: kill() may have scanned before this process
-            # existed, so end it here rather than leave it running in a dead sandbox.
-            self._end_command(proc, name)
-            raise SandboxGone(f"sandbox {self.id} was killed")
-        return proc
+    def _tcp_forwarder(self) -> int:
+        """The pid of the sandbox's loopback forwarder, started if it is not running."""
+        pid = procs.recorded_pid(self.directory / "procs", _TCP_FORWARDER)
+        if pid is None:
+            pid = preview.forward_tcp(self.directory, self.launcher.entry(),
+                                      self.launcher.helper_env(_TCP_FORWARDER)).pid
+            procs.record(self.directory / "procs", _TCP_FORWARDER, pid)
+        return pid
 
-    def _end_command(self, proc: subprocess.Popen[bytes], name: str) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # bwrap: ends the PID namespace too
-        for pid in procs.marked(name, key=CMD_MARKER):  # setsid escapees (fallback mode)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait()
+    def _stop_helper(self, name: str) -> None:
+        pid = procs.recorded_pid(self.directory / "procs", name)
+        if pid is not None:
+            procs.kill_recorded(pid)
         procs.forget(self.directory / "procs", name)
-
-
-def destroy(directory: Path, sandbox_id: str, registry: SandboxRegistry | None) -> bool:
-    """End every process of the sandbox, remove its directory and its registration.
-    Harmless for a sandbox already gone (returns False)."""
-    state = directory / "state.json"
-    existed = state.is_file()
-    with contextlib.suppress(FileNotFoundError):
-        state.unlink()  # first: launches that start from now on refuse (see _launch)
-    procs.kill_all(sandbox_id, directory / "procs", cwd_root=directory)
-    shutil.rmtree(directory, ignore_errors=True)
-    if registry is not None:
-        registry.remove(sandbox_id)
-    if existed:
-        log.info("sandbox_killed", sandbox_id=sandbox_id)
-    return existed

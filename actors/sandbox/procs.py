@@ -53,6 +53,21 @@ def forget(procs_dir: Path, name: str) -> None:
         (procs_dir / f"{name}.json").unlink()
 
 
+def recorded_pid(procs_dir: Path, name: str) -> int | None:
+    """The pid recorded under `name`, if that process still runs."""
+    try:
+        data = json.loads((procs_dir / f"{name}.json").read_text())
+        pid, start = int(data["pid"]), data.get("start")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if start is not None and start_time(pid) == start and is_alive(pid) else None
+
+
+def kill_recorded(pid: int) -> None:
+    """SIGKILL a recorded helper and its process group."""
+    _signal(pid, group=True)
+
+
 def recorded(procs_dir: Path) -> list[int]:
     """Recorded pids that still belong to the process that was recorded."""
     pids: list[int] = []

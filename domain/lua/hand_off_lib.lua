@@ -4,7 +4,12 @@
 --       6 queue messages (id -> data), 7 this worker's unacked set.
 -- ARGV: 5 job_id, 6 stage, 7 holder (the id of the message that entered the stage), 8 writes
 --       JSON {fields = {k, v, ...}, files = {path = text} | absent, claim = {seen, new} |
---       absent, ready = {...} | absent}, 9 message id to acknowledge ('' for none).
+--       absent, ready = {...} | absent}, 9 message id to acknowledge ('' for none),
+--       10 the next stage's message id ('' for none), 12 sandbox lease seconds ('0': none).
+-- The hand-off marks the job `handed_off = <stage>:<holder>` with the id of the message it
+-- queued (`next_message`): from here the job waits for a worker, which the watchdog never
+-- takes for a stall while that message exists (redrive.lua). Progress renews the lease of the
+-- job's sandbox (`lease_until`, read by the reaper).
 
 local function ack()
   if ARGV[9] ~= '' and redis.call('SREM', KEYS[7], ARGV[9]) > 0 then
@@ -25,10 +30,14 @@ local function begin()
   local mark = ARGV[6] .. ':' .. holder
   if h[3] == mark then ack(); return {'twin', cur, sandbox} end
   local w = cjson.decode(ARGV[8])
-  local own = {'handed_off', mark}  -- on the record only: clients never see it
+  -- On the record only: clients never see these.
+  local own = {'handed_off', mark, 'next_message', ARGV[10]}
+  local lease = tonumber(ARGV[12] or '0')
+  if lease > 0 then own[5], own[6] = 'lease_until', tostring(tonumber(ARGV[2]) + lease) end
   if w.claim and sandbox == w.claim[1] then
     sandbox = w.claim[2]
-    own[3], own[4] = 'sandbox_id', sandbox
+    own[#own + 1] = 'sandbox_id'
+    own[#own + 1] = sandbox
   end
   if w.files then
     redis.call('DEL', KEYS[3])

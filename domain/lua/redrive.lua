@@ -1,19 +1,59 @@
--- The watchdog's take-over of a stage that stopped progressing (its message lost, its worker
--- frozen): only if the job is still at that stage since the same moment, hand the stage to a
--- new message id (the holder), or report that the re-drive budget is spent.
--- ARGV: prefix, now, maxlen, stage_deadline, job_id, status, stage_started_at, new_holder,
--- max_redrives.
+-- The watchdog's look at a job whose deadline passed, decided in one step. The deadline covers
+-- a stage while it runs (entry -> hand-off); a job whose message waits for a worker is never
+-- stalled while that message exists in the queue's messages hash (KEYS[4], which holds a
+-- message until it is acknowledged; a dead worker's come back through Dramatiq's maintenance).
+--   - handed off (`handed_off` = <status>:<holder>): it waits for `next_message`. Still there:
+--     'waiting'. Gone (lost): put that same message back on the queue, 'resent'; the finished
+--     stage never runs again.
+--   - running, but its holder's message is waiting for a worker again (a take-over's message
+--     not yet entered, or a crashed worker's message back on the queue): 'waiting'.
+--   - running past its deadline otherwise (a lost message, a call stuck in a worker): hand
+--     the stage to a new message (the holder) and queue it, 'ok'; or 'exhausted' once the
+--     re-drive budget is spent.
+-- 'waiting', 'resent' and 'ok' look again one deadline later and renew the sandbox lease.
+-- KEYS: 1 job, 2 events, 3 cancel, 4 queue messages (id -> data), 5 queue (list of ids).
+-- ARGV: 1 prefix, 2 now, 3 maxlen, 4 stage_deadline, 5 job_id, 6 status, 7 stage_started_at,
+-- 8 new holder, 9 max re-drives, 10 lease seconds ('0': none), 11 the next message's id and
+-- 12 its data as the caller read the job ('' when it had none), 13 the new holder's message.
+-- Returns {outcome, attempt, iteration}; outcome: waiting | resent | ok | exhausted | moved.
 PREFIX, NOW, MAXLEN = ARGV[1], ARGV[2], ARGV[3]
-local job = KEYS[1]
+local job, msgs, queue, job_id = KEYS[1], KEYS[4], KEYS[5], ARGV[5]
 local h = redis.call('HMGET', job, 'status', 'stage_started_at', 'attempt', 'iteration',
-  'redrives')
+  'redrives', 'holder', 'handed_off', 'next_message', 'deliveries')
 if h[1] ~= ARGV[6] or h[2] ~= ARGV[7] then
   -- It moved on (or vanished): drop it from the index unless it is still active elsewhere.
-  if not h[1] or terminal(h[1]) then redis.call('ZREM', PREFIX .. ':active', ARGV[5]) end
+  if not h[1] or terminal(h[1]) then redis.call('ZREM', PREFIX .. ':active', job_id) end
   return {'moved'}
 end
-local redrives = tonumber(h[5] or '0')
+local holder, redrives = h[6] or '', tonumber(h[5] or '0')
+
+local function again(outcome)
+  redis.call('ZADD', PREFIX .. ':active', tonumber(NOW) + tonumber(ARGV[4]), job_id)
+  local lease = tonumber(ARGV[10])
+  if lease > 0 then redis.call('HSET', job, 'lease_until', tostring(tonumber(NOW) + lease)) end
+  return {outcome, h[3], h[4]}
+end
+
+local function send(id, data)
+  redis.call('HSET', msgs, id, data)
+  redis.call('RPUSH', queue, id)
+end
+
+if h[7] and h[7] == h[1] .. ':' .. holder then
+  local next_id = h[8] or ''
+  if next_id == '' or redis.call('HEXISTS', msgs, next_id) == 1 or next_id ~= ARGV[11] then
+    return again('waiting')  -- (a different id than the caller read: look again next time)
+  end
+  if redrives >= tonumber(ARGV[9]) then return {'exhausted', h[3], h[4]} end
+  send(next_id, ARGV[12])
+  redis.call('HSET', job, 'redrives', redrives + 1)
+  return again('resent')
+end
+if holder ~= '' and redis.call('HEXISTS', msgs, holder) == 1
+    and (h[9] == '0' or redis.call('LPOS', queue, holder)) then
+  return again('waiting')
+end
 if redrives >= tonumber(ARGV[9]) then return {'exhausted', h[3], h[4]} end
 redis.call('HSET', job, 'holder', ARGV[8], 'redrives', redrives + 1, 'deliveries', 0)
-redis.call('ZADD', PREFIX .. ':active', tonumber(NOW) + tonumber(ARGV[4]), ARGV[5])
-return {'ok', h[3], h[4]}
+send(ARGV[8], ARGV[13])
+return again('ok')

@@ -12,7 +12,8 @@ if h[2] ~= expected_attempt then return {'conflict', h[2]} end
 if h[3] == '1' and include_cancelled ~= '1' then return {'cancelled', h[1]} end
 local attempt = tonumber(h[2]) + 1
 redis.call('HDEL', job, 'error_message', 'error_detail', 'error_code', 'sandbox_id', 'holder',
-  'preview_url', 'sandbox_expires_at', 'deliveries')
+  'preview_url', 'sandbox_expires_at', 'deliveries', 'redrives', 'sandbox_replacements',
+  'handed_off', 'next_message', 'lease_until')
 redis.call('HSET', job, 'status', 'queued', 'attempt', attempt, 'iteration', 0,
   'resume_at', resume_at, 'cancelled', '0', 'updated_at', NOW, 'queued_at', NOW,
   'stage_started_at', NOW)

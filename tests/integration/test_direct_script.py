@@ -147,3 +147,32 @@ def test_each_thread_has_its_own_connection_outside_the_pool(client, r, monkeypa
     assert len({id1, id2, _server_id(main)}) == 3  # three connections on the server too
     for conn in (c1, c2):
         conn.disconnect()
+
+
+def test_more_threads_than_the_pool_has_connections_all_run(redis_url, r):
+    """Each thread's own connection is not the pool's to count: a worker with more threads
+    than its pool's connections must not leave its pooled calls "Too many connections"."""
+    small = connect(redis_url, max_connections=2)  # redis-py's pool raises past its size
+    script = DirectScript(small, COUNTING)
+    errors: list[BaseException] = []
+    pooled = threading.Lock()  # one pooled call at a time: within the pool's two
+    all_connected = threading.Barrier(8)
+
+    def work() -> None:
+        try:
+            script(["runs"], ["x"])
+            all_connected.wait(10)  # now 8 threads hold a direct connection each
+            with pooled:
+                small.incr("pooled")
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+        finally:
+            forget_direct_connection(small)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert not errors and r.get("runs") == "8" and r.get("pooled") == "8"
+    small.close()

@@ -36,10 +36,16 @@ def _redis_state(redis_url: str) -> dict[str, tuple[str, bytes | None, int]]:
 
 
 def test_a_job_failed_at_deps_replays_from_deps_to_ready(pipeline):
+    from actors.sandbox.local import LocalRuntime
+
     index = PackageIndex()  # down: the install step fails
     try:
         generator = InstallsFromIndex(index.url)
-        pipeline.use(generator=generator)
+        # The index listens on the host's loopback, which a bubblewrap sandbox cannot reach
+        # (docs/sandbox.md): this replay test runs its sandboxes as plain process sessions.
+        runtime = pipeline.svc.runtime
+        pipeline.use(generator=generator,
+                     runtime=LocalRuntime(runtime.root, runtime.registry, use_bwrap=False))
         job_id = pipeline.start("a todo app")
         failed = pipeline.wait_terminal(job_id)
         assert failed.status == Status.FAILED and failed.failed_stage == "deps", failed.error_detail

@@ -31,9 +31,9 @@ def make_runtime(tmp_path: Path, registry: SandboxRegistry) -> Iterator[Callable
         return rt
 
     yield make
-    for rt in made:  # never leave a test's processes behind, whatever the test did
-        for sandbox_id, _ in rt.list_live():
-            rt.kill(sandbox_id)
+    for rt in made:  # never leave a test's processes or cgroups behind, whatever it did
+        for entry in rt.root.iterdir() if rt.root.is_dir() else []:
+            rt.kill(entry.name)  # also directories a test left without their state.json
 
 
 @pytest.fixture(params=MODES)

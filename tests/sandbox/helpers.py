@@ -9,12 +9,26 @@ from collections.abc import Callable
 
 import pytest
 
+from actors.sandbox import cgroups, support
 from actors.sandbox.isolation import bwrap_usable
 
 NO_BWRAP = "bubblewrap (bwrap) is not installed or cannot create namespaces on this host"
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None or not bwrap_usable(),
                                  reason=NO_BWRAP)
 MODES = [pytest.param("bwrap", marks=[needs_bwrap, pytest.mark.bwrap]), "session"]
+needs_egress = pytest.mark.skipif(
+    not support.detect().egress,
+    reason="slirp4netns/nft cannot give a sandbox namespace egress here (not installed, or an "
+           "unprivileged worker); sandboxed commands then run offline")
+needs_forwarding = pytest.mark.skipif(
+    not support.detect().forwarding,
+    reason="socat/nsenter are missing or cannot enter a sandbox namespace: previews share the "
+           "host network")
+needs_cgroups = pytest.mark.skipif(
+    not {"memory", "pids"} <= set(cgroups.detect().limits) or cgroups.UNIFIED not in
+    cgroups.detect().parents,
+    reason="no writable cgroup v1 memory/pids controllers or cgroup2 hierarchy here "
+           "(unprivileged, or a container without delegation)")
 
 
 def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:

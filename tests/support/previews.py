@@ -51,7 +51,8 @@ class Stack:
 @dataclass
 class SandboxApp:
     sandbox: LocalSandbox
-    upstream: str
+    upstream: str  # what the checks stage records: the sandbox's socket, or its loopback URL
+    url: str  # its loopback address on this host
 
 
 def _bound() -> tuple[socket.socket, int]:
@@ -89,7 +90,7 @@ def start_app(runtime: LocalRuntime) -> SandboxApp:
     sandbox.start_background(f"python3 app.py --port {port}")
     url = sandbox.preview_url(port)
     wait_for(lambda: _up(url + "/api/health"), 15, message="the sandbox app")
-    return SandboxApp(sandbox, url)
+    return SandboxApp(sandbox, sandbox.preview_endpoint() or url, url)
 
 
 def _up(url: str) -> bool:

@@ -138,8 +138,9 @@ def test_every_route_refuses_bad_input(api, store, user_project, path):
     theirs = api.get(url, headers=auth("eve"))
     assert theirs.status_code == 404 and theirs.json()["code"] == "not_found"
     for bad in ("does-not-exist", "x" * 5000, "%2E%2E", "caf%C3%A9", "%00"):
+        # A malformed id matches no route (web/ids.py): a 404 before any Redis call.
         res = api.get(path.format(project=bad, job=bad), headers=auth())
-        assert res.status_code == 404 and res.json() == theirs.json(), bad
+        assert (res.status_code, res.json()["code"]) == (404, "not_found"), bad
     assert api.post(url, headers=auth()).status_code == 405
 
 

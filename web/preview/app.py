@@ -214,15 +214,16 @@ async def preview_websocket(websocket: WebSocket) -> None:
         return await _deny(websocket, *allowed)
     protocols = [s.strip() for s in websocket.headers.get("sec-websocket-protocol", "").split(",")
                  if s.strip()]
-    try:
-        upstream = await open_upstream(allowed.target, _path_query(websocket, rest),
-                                       _upstream_headers(websocket, job_id, allowed, True),
-                                       protocols)
-    except CONNECT_ERRORS as exc:
-        log.info("preview.websocket_refused", error=type(exc).__name__)
-        return await _deny(websocket, await _unreachable(p, allowed.sandbox_id)(), {})
-    await websocket.accept(subprotocol=upstream.subprotocol)
-    await relay(websocket, upstream)
+    async with p.clients.lease(allowed.target) as lease:
+        try:
+            upstream = await open_upstream(allowed.target, _path_query(websocket, rest),
+                                           _upstream_headers(websocket, job_id, allowed, True),
+                                           protocols, lease.unix_address)
+        except CONNECT_ERRORS as exc:
+            log.info("preview.websocket_refused", error=type(exc).__name__)
+            return await _deny(websocket, await _unreachable(p, allowed.sandbox_id)(), {})
+        await websocket.accept(subprotocol=upstream.subprotocol)
+        await relay(websocket, upstream)
 
 
 async def to_slash(request: Request) -> Response:

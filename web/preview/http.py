@@ -63,7 +63,8 @@ class ProxyResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = self.request
         body = _limited(request, self.max_body) if _has_body(request) else None
-        async with self.clients.lease(self.target) as client:
+        async with self.clients.lease(self.target) as lease:
+            client = lease.client
             outgoing = client.build_request(request.method, self.target.url(self.path_query),
                                             headers=self.upstream_headers, content=body)
             try:

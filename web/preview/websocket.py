@@ -23,8 +23,10 @@ CONNECT_ERRORS = (OSError, TimeoutError, InvalidHandshake, InvalidURI)
 
 
 async def open_upstream(target: Target, path_query: str, upstream_headers: list[tuple[str, str]],
-                        subprotocols: list[str]) -> ClientConnection:
-    """Connect to the app's WebSocket; raises one of CONNECT_ERRORS when it will not."""
+                        subprotocols: list[str], unix_address: str | None = None
+                        ) -> ClientConnection:
+    """Connect to the app's WebSocket (a unix target at `unix_address`, clients.py); raises
+    one of CONNECT_ERRORS when it will not."""
     options: dict[str, Any] = {
         "additional_headers": upstream_headers, "subprotocols": subprotocols or None,
         "open_timeout": OPEN_TIMEOUT_S, "max_size": MAX_MESSAGE, "compression": None,
@@ -34,7 +36,7 @@ async def open_upstream(target: Target, path_query: str, upstream_headers: list[
     }
     url = target.url(path_query, websocket=True)
     if target.unix_path:
-        return await unix_connect(target.unix_path, uri=url, **options)
+        return await unix_connect(unix_address or target.unix_path, uri=url, **options)
     return await connect(url, proxy=None, **options)
 
 

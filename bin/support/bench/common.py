@@ -159,10 +159,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tree_cpu_s(root: int) -> float:
-    """CPU seconds (user + system) used so far by `root` and its live descendants."""
+def _tree(root: int) -> tuple[set[int], dict[int, list[str]]]:
+    """`root` and its live descendants, with each process's /proc stat fields."""
     parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -170,11 +170,26 @@ def tree_cpu_s(root: int) -> float:
             except OSError:
                 continue
             parents[int(entry.name)] = int(fields[1])
-            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+            stats[int(entry.name)] = fields
     tree, frontier = {root}, [root]
     while frontier:
         pid = frontier.pop()
         kids = [p for p, parent in parents.items() if parent == pid and p not in tree]
         tree.update(kids)
         frontier += kids
-    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+    return tree, stats
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by `root` and its live descendants."""
+    tree, stats = _tree(root)
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in tree if p in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_bytes(root: int) -> tuple[int, int]:
+    """Resident memory of `root` and its live descendants, and their thread count."""
+    tree, stats = _tree(root)
+    pages = sum(int(stats[p][21]) for p in tree if p in stats)
+    threads = sum(int(stats[p][17]) for p in tree if p in stats)
+    return pages * os.sysconf("SC_PAGE_SIZE"), threads

@@ -30,7 +30,8 @@ class NoopSandbox:
         return []
 
     def run(self, command: str, cwd: str = ".", env: dict[str, str] | None = None,
-            timeout: float = 60.0, cancel_check: CancelCheck | None = None) -> CommandResult:
+            timeout: float = 60.0, cancel_check: CancelCheck | None = None,
+            egress: bool = False) -> CommandResult:
         return CommandResult(0, "")
 
     def start_background(self, command: str, cwd: str = ".",

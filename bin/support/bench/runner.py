@@ -14,7 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bin.support.bench import admission, cancel, common, e2e, orchestration, report, sse, status
+from bin.support.bench import (
+    admission,
+    cancel,
+    common,
+    e2e,
+    orchestration,
+    realistic,
+    report,
+    sandbox_start,
+    sse,
+    status,
+    threads,
+)
 
 FULL = {"processes": 2, "threads": 4, "flood": 2000, "rate": 20.0, "light_s": 10.0,
         "sample": 200, "idle": 40}
@@ -34,7 +46,13 @@ BENCHMARKS = {"orchestration": _orchestration,
               "sse": lambda url, wd, quick, _args: sse.run(url, wd, quick),
               "cancel": lambda url, wd, quick, _args: cancel.run(url, wd, quick),
               "e2e": lambda url, wd, quick, _args: e2e.run(url, wd, quick),
-              "admission": lambda url, wd, quick, _args: admission.run(url, wd, quick)}
+              "admission": lambda url, wd, quick, _args: admission.run(url, wd, quick),
+              "sandbox": lambda url, wd, quick, _args: sandbox_start.run(url, wd, quick),
+              "threads": lambda url, wd, quick, args: threads.run(
+                  url, wd, quick, tuple(args.levels) if args.levels else None),
+              "realistic": lambda url, wd, quick, args: realistic.run(
+                  url, wd, quick, {"processes": args.processes, "threads": args.threads,
+                                   "builds": args.jobs})}
 
 
 def machine() -> dict[str, Any]:
@@ -56,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="JSON results path")
     parser.add_argument("--processes", type=int, help="worker processes (default 2)")
     parser.add_argument("--threads", type=int, help="threads per worker process (default 4)")
-    parser.add_argument("--jobs", type=int, help="jobs in the orchestration flood")
+    parser.add_argument("--jobs", type=int,
+                        help="jobs in the orchestration flood / builds in the realistic run")
+    parser.add_argument("--levels", type=int, nargs="+",
+                        help="threads per process in the threads benchmark (64 256 512)")
     parser.add_argument("--markdown", type=Path, metavar="JSON",
                         help="print an earlier run's results as a Markdown table and exit")
     args = parser.parse_args(argv)
