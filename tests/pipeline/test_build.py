@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
-
 from domain.messages import send_stage
 from domain.status import Status
 from tests.support.waiting import wait_for
+from web.preview.targets import fetch
 
 PIPELINE = ["queued", "starting", "scaffold", "code", "deps", "checks", "ready"]
 
@@ -18,7 +17,7 @@ def test_a_build_reaches_ready_and_serves_its_preview(pipeline):
     assert job.status == Status.READY, job.error_detail
     assert job.build_version == "build_v0_1"
     assert job.sandbox_expires_at and job.sandbox_expires_at > job.updated_at
-    page = httpx.get(job.preview_upstream, timeout=5)
+    page = fetch(job.preview_upstream)
     assert page.status_code == 200 and goal in page.text
     events = [e["status"] for _, e in pipeline.svc.store.history(job_id)]
     assert events == PIPELINE

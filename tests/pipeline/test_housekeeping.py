@@ -10,6 +10,7 @@ from actors import housekeeping
 from domain.failures import CANCELLED_MESSAGE
 from domain.status import Status
 from tests.support.waiting import wait_for
+from web.preview.targets import fetch
 
 
 def _ready_job(pipeline):
@@ -25,7 +26,7 @@ def test_reaper_kills_an_expired_preview_and_keeps_a_live_one(pipeline):
     assert housekeeping.reap(pipeline.svc) == 1
     assert not pipeline.svc.registry.for_job(expired.job_id)
     assert pipeline.svc.registry.for_job(live.job_id)
-    assert httpx.get(live.preview_upstream, timeout=5).status_code == 200
+    assert fetch(live.preview_upstream).status_code == 200
     wait_for(lambda: not _answers(expired.preview_upstream), 5, message="the expired preview to stop")
 
 
@@ -88,10 +89,10 @@ def test_a_lost_starting_message_is_sent_again(pipeline):
     assert pipeline.wait_terminal(decision.job.job_id).status == Status.READY
 
 
-def _answers(url: str) -> bool:
+def _answers(upstream: str) -> bool:
     try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
+        return fetch(upstream, timeout=1).status_code == 200
+    except (httpx.HTTPError, OSError):  # refused, or its socket's directory gone
         return False
 
 

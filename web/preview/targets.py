@@ -9,7 +9,10 @@ request, sent over the network to that host's gateway with an HMAC.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+import httpx
 
 from domain.preview import Upstream
 
@@ -53,3 +56,21 @@ def resolve(raw_upstream: str | None, host: str | None, here: str) -> Target | N
     if upstream.host_bound and (host or "") != here:
         raise Unreachable(host or "")
     return Target(upstream)
+
+
+def fetch(raw_upstream: str, path: str = "/", timeout: float = 5.0) -> httpx.Response:
+    """GET `path` from an upstream on this host, directly (for tools and tests: bin/bench, the
+    pipeline tests; the proxy itself uses clients.py). Raises httpx errors when it does not
+    answer."""
+    target = Target(Upstream.parse(raw_upstream) or Upstream("http", raw_upstream, False))
+    socket_path = target.unix_path
+    if socket_path is None:
+        return httpx.get(target.url(path), timeout=timeout, trust_env=False)
+    directory, _, name = socket_path.rpartition("/")
+    dir_fd = os.open(directory or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:  # through the directory: any path length fits a unix address this way
+        transport = httpx.HTTPTransport(uds=f"/proc/self/fd/{dir_fd}/{name}")
+        with httpx.Client(transport=transport, timeout=timeout) as client:
+            return client.get(target.url(path))
+    finally:
+        os.close(dir_fd)

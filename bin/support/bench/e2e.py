@@ -8,10 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bin.support.bench import buildstack, common
 from domain.status import STAGES, Status
+from web.preview.targets import fetch
 
 _ORDER = (*STAGES, Status.READY)
 
@@ -27,7 +26,7 @@ def run(url: str, wd: Path, quick: bool) -> dict[str, Any]:
             if not job.preview_upstream:
                 failed += 1
                 continue
-            while httpx.get(job.preview_upstream, timeout=2).status_code != 200:
+            while fetch(job.preview_upstream, timeout=2).status_code != 200:
                 time.sleep(0.01)
             totals.append(time.time() - sent)
             marks = [sent] + [job.timestamps[s.value] for s in _ORDER]
