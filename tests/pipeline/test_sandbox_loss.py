@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import httpx
-
 from actors import housekeeping
 from domain.status import Status
 from domain.telemetry import Telemetry
 from tests.support.generators import ShortInstall
 from tests.support.waiting import wait_for
+from web.preview.targets import fetch
 
 
 def _in_install(pipeline, generator: ShortInstall):
@@ -38,7 +37,7 @@ def test_a_sandbox_killed_mid_install_is_replaced_and_the_build_is_ready(pipelin
     assert done.status == Status.READY, done.error_detail
     assert done.sandbox_replacements == 1 and done.sandbox_id != lost
     # The replacement holds the generated app (restored from the stored files) and serves it.
-    assert httpx.get(done.preview_url, timeout=5).status_code == 200
+    assert fetch(done.preview_upstream).status_code == 200
     assert [r.sandbox_id for r in svc.registry.for_job(job.job_id)] == [done.sandbox_id]
     statuses = [e["status"] for _, e in svc.store.history(job.job_id)]
     assert statuses == ["queued", "starting", "scaffold", "code", "deps", "checks", "ready"]
@@ -67,7 +66,7 @@ def test_a_sandbox_lost_between_stages_is_replaced_with_its_dependencies(pipelin
     done = pipeline.wait_terminal(job.job_id, timeout=90)
     assert done.status == Status.READY, done.error_detail
     assert done.sandbox_replacements == 1
-    assert httpx.get(done.preview_url, timeout=5).status_code == 200
+    assert fetch(done.preview_upstream).status_code == 200
     telemetry_writer.writer.flush()
     replaced = Telemetry(svc.store.redis).snapshot().counters["sandbox_replacements"]
     assert replaced == {("checks",): 1}  # replaced by checks, which installs what deps did
