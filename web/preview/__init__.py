@@ -10,5 +10,6 @@ wherever the build's app runs (docs/previews.md).
 | `headers.py` | what crosses the proxy: hop-by-hop headers out, Kiln's credentials out, paths kept under the prefix |
 | `http.py`, `websocket.py` | forwarding a request (streamed both ways) or a WebSocket |
 | `pages.py` | the pages a preview shows instead of the app (404, building, expired, ...) |
-| `app.py` | the preview routes: checks, then forwarding |
+| `gate.py` | whether a request gets a preview: path checks, access, the job's state, the target |
+| `app.py` | the preview routes: a signed link's landing, then the gate, then forwarding |
 """

@@ -1,18 +1,12 @@
 """The preview routes, on the preview origin only (origins.py): `/preview/<job_id>/<path>` for
 HTTP (any method) and WebSockets, and the landing of a signed link.
 
-Each request: the path is checked (no dot segments, no encoded slashes: every layer must agree
-on which job a path names), the caller is allowed (owner's bearer token, or the job's preview
-cookie) or gets NOT_FOUND, the job is read (one HMGET), and a READY job with a live preview is
-forwarded; otherwise a page says why (building, failed, expired).
+Each request is checked (gate.py), then forwarded (http.py, websocket.py) or answered with
+the page that says why not (pages.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import unquote
-
-import jwt
 import redis.exceptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,127 +16,20 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from domain.logs import get_logger
-from domain.preview import HOST_FIELD, UPSTREAM_FIELD, this_host
-from domain.status import STAGE_LABELS, Status
+from domain.preview import this_host
 from web import ids
-from web.auth import ALGORITHM, decode
-from web.errors import ApiError
 from web.preview import headers, pages
-from web.preview.access import COOKIE, LINK, LINK_PARAM, SESSION, Signer, session_cookie
+from web.preview.access import LINK, LINK_PARAM, SESSION, Signer, session_cookie
 from web.preview.clients import Clients
+from web.preview.gate import Allowed, Previews, allow, forward_path, previews_of, unreachable
 from web.preview.http import ProxyResponse
 from web.preview.origins import PREFIX, PreviewOrigin
-from web.preview.targets import Target, Unreachable, resolve
 from web.preview.websocket import CONNECT_ERRORS, open_upstream, relay
 from web.state import Kiln
 
 log = get_logger("kiln.preview")
-_FIELDS = ("user_id", "status", UPSTREAM_FIELD, HOST_FIELD, "sandbox_expires_at", "sandbox_id")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
-
-
-@dataclass
-class Previews:
-    kiln: Kiln
-    origin: PreviewOrigin
-    signer: Signer
-    clients: Clients
-    here: str  # this host's name: host-bound upstreams recorded under it are reachable
-
-
-@dataclass(frozen=True)
-class Allowed:
-    target: Target
-    drop_authorization: bool  # the caller's Authorization is Kiln's token: it stays here
-    sandbox_id: str
-
-
-def _previews(conn: HTTPConnection) -> Previews:
-    return conn.app.state.previews
-
-
-def forward_path(raw_path: bytes, job_id: str) -> str | None:
-    """The path to ask the app for ("/..."), or None for a path that plays tricks."""
-    prefix = f"{PREFIX}{job_id}"
-    raw = raw_path.decode("latin-1")
-    if not raw.startswith(prefix + "/"):
-        return None  # the id itself was percent-encoded: not a name Kiln gave out
-    rest = raw[len(prefix):]
-    lowered = rest.lower()
-    if "%2f" in lowered or "%5c" in lowered or "%00" in lowered or "\\" in rest:
-        return None
-    if any(segment in (".", "..") for segment in unquote(rest).split("/")):
-        return None
-    return rest
-
-
-def _kiln_token(value: str, secret: str) -> bool:
-    """Is this Authorization header Kiln's own bearer token (expired or not)?"""
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return False
-    try:
-        jwt.decode(token.strip(), secret, algorithms=[ALGORITHM], options={"verify_exp": False})
-    except jwt.PyJWTError:
-        return False
-    return True
-
-
-def _bearer_user(value: str, secret: str) -> str | None:
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    try:
-        return decode(token.strip(), secret).user_id
-    except ApiError:
-        return None
-
-
-async def _allow(p: Previews, conn: HTTPConnection, job_id: str, *, unsafe: bool
-                 ) -> Allowed | tuple[pages.Page, dict[str, str]]:
-    """Who may see it, and whether there is anything to see."""
-    k = p.kiln
-    secret = k.settings.jwt_secret
-    authorization = conn.headers.get("authorization", "")
-    by_cookie = p.signer.valid(SESSION, job_id, conn.cookies.get(COOKIE), k.clock.now())
-    user = None if by_cookie else _bearer_user(authorization, secret)
-    if not by_cookie and user is None:
-        return pages.NOT_FOUND, {}
-    if by_cookie and unsafe and not p.origin.is_origin(conn.headers.get("origin")):
-        # A cookie rides along with requests other sites make; only the app's own pages
-        # (its origin) may change things or open a WebSocket with it.
-        return pages.NOT_FOUND, {}
-    values = await k.aredis.hmget(k.keys.job(job_id), _FIELDS)
-    job = dict(zip(_FIELDS, values, strict=True))
-    if not job["status"] or (user is not None and job["user_id"] != user):
-        return pages.NOT_FOUND, {}
-    status = job["status"]
-    if status == Status.FAILED.value:
-        return pages.FAILED, {}
-    if status != Status.READY.value:
-        return pages.BUILDING, {"stage": STAGE_LABELS[Status(status)].rstrip(".")}
-    expires = job["sandbox_expires_at"]
-    if expires and float(expires) <= k.clock.now():
-        return pages.EXPIRED, {}
-    try:
-        target = resolve(job[UPSTREAM_FIELD], job[HOST_FIELD], p.here)
-    except Unreachable:
-        return pages.ELSEWHERE, {}
-    if target is None:  # READY without a preview Kiln can reach (an older record)
-        return pages.EXPIRED, {}
-    return Allowed(target, bool(authorization) and _kiln_token(authorization, secret),
-                   job["sandbox_id"] or "")
-
-
-def _unreachable(p: Previews, sandbox_id: str):  # noqa: ANN202 (a closure for the response)
-    async def page() -> pages.Page:
-        """The app did not take the connection: gone with its sandbox, or not answering."""
-        k = p.kiln
-        alive = sandbox_id and await k.aredis.hexists(k.keys.sandboxes(), sandbox_id)
-        return pages.UNAVAILABLE if alive else pages.EXPIRED
-
-    return page
 
 
 def _upstream_headers(conn: HTTPConnection, job_id: str, allowed: Allowed,
@@ -176,14 +63,14 @@ def _follow_link(p: Previews, request: Request, job_id: str, rest: str) -> Respo
 
 
 async def preview(request: Request) -> Response:
-    p = _previews(request)
+    p = previews_of(request)
     job_id = request.path_params["job_id"]
     rest = forward_path(request.scope.get("raw_path") or request.url.path.encode(), job_id)
     if rest is None:
         return pages.render(pages.NOT_FOUND, request.headers)
     if request.method in ("GET", "HEAD") and LINK_PARAM in request.query_params:
         return _follow_link(p, request, job_id, rest)
-    allowed = await _allow(p, request, job_id, unsafe=request.method not in _SAFE_METHODS)
+    allowed = await allow(p, request, job_id, unsafe=request.method not in _SAFE_METHODS)
     if not isinstance(allowed, Allowed):
         page, values = allowed
         return pages.render(page, request.headers, **values)
@@ -193,7 +80,7 @@ async def preview(request: Request) -> Response:
         return pages.render(pages.TOO_LARGE, request.headers)
     return ProxyResponse(request, allowed.target, _path_query(request, rest),
                          _upstream_headers(request, job_id, allowed), f"{PREFIX}{job_id}/",
-                         p.clients, max_body, _unreachable(p, allowed.sandbox_id))
+                         p.clients, max_body, unreachable(p, allowed.sandbox_id))
 
 
 async def _deny(websocket: WebSocket, page: pages.Page, values: dict[str, str]) -> None:
@@ -204,12 +91,12 @@ async def _deny(websocket: WebSocket, page: pages.Page, values: dict[str, str]) 
 
 
 async def preview_websocket(websocket: WebSocket) -> None:
-    p = _previews(websocket)
+    p = previews_of(websocket)
     job_id = websocket.path_params["job_id"]
     rest = forward_path(websocket.scope.get("raw_path") or websocket.url.path.encode(), job_id)
     if rest is None:
         return await _deny(websocket, pages.NOT_FOUND, {})
-    allowed = await _allow(p, websocket, job_id, unsafe=True)
+    allowed = await allow(p, websocket, job_id, unsafe=True)
     if not isinstance(allowed, Allowed):
         return await _deny(websocket, *allowed)
     protocols = [s.strip() for s in websocket.headers.get("sec-websocket-protocol", "").split(",")
@@ -221,7 +108,7 @@ async def preview_websocket(websocket: WebSocket) -> None:
                                            protocols, lease.unix_address)
         except CONNECT_ERRORS as exc:
             log.info("preview.websocket_refused", error=type(exc).__name__)
-            return await _deny(websocket, await _unreachable(p, allowed.sandbox_id)(), {})
+            return await _deny(websocket, await unreachable(p, allowed.sandbox_id)(), {})
         await websocket.accept(subprotocol=upstream.subprotocol)
         await relay(websocket, upstream)
 
