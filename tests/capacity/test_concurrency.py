@@ -7,11 +7,11 @@ import threading
 import time
 
 from domain.capacity import Capacity
-from domain.clock import FixedClock
 from domain.redis_client import connect
 from domain.store import JobStore
 from domain.tiers import limits_for
 from tests.capacity.conftest import T0
+from tests.support.clock import FixedClock
 
 GLOBAL_CAP = 6
 ENV = {"KILN_TIER_BOOTSTRAPPER_DAILY_JOBS": "100"}  # every start is queued, none scheduled

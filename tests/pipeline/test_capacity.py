@@ -6,9 +6,10 @@ import threading
 
 from actors import housekeeping
 from domain.capacity import Capacity
-from domain.clock import FixedClock, next_utc_midnight
+from domain.clock import next_utc_midnight
 from domain.messages import send_stage
 from domain.status import STAGES, Status
+from tests.support.clock import FixedClock
 from tests.support.waiting import wait_for
 
 
