@@ -7,7 +7,7 @@ import pytest
 from domain.capacity import QueueFull
 from domain.clock import iso, next_utc_midnight, utc_day
 from domain.status import Status
-from tests.capacity.conftest import T0, free_slot
+from tests.capacity.conftest import T0, finished_builds, free_slot
 
 MIDNIGHT = next_utc_midnight(T0)
 
@@ -87,7 +87,7 @@ def test_usage(make_capacity, new_project, cstore):
 
 def test_queue_cap_refuses_with_retry_after(make_capacity, new_project, cstore, clock):
     cap = make_capacity(global_cap=1, queue_cap=3)
-    cap.record_build_duration(100)
+    finished_builds(cstore, 100)
     running = cap.start(new_project("a"), "a", "partner", "app")
     waiting = [cap.start(new_project(u), u, "partner", "app") for u in "bcd"]
     assert running.admitted and cap.queue_depth() == 3
@@ -113,10 +113,9 @@ def test_over_quota_start_is_never_refused_even_when_queue_is_full(make_capacity
     assert cap.start(new_project("a"), "a", "partner", "app").job.status == Status.SCHEDULED
 
 
-def test_eta_from_moving_average(make_capacity, new_project, clock):
-    cap = make_capacity(global_cap=2, duration_window=3)
-    for seconds in (1000, 60, 90, 120):  # window of 3: the 1000 has aged out
-        cap.record_build_duration(seconds)
+def test_eta_from_moving_average(make_capacity, new_project, cstore, clock):
+    cap = make_capacity(global_cap=2)
+    finished_builds(cstore, 60, 90, 120)
     assert cap.average_build_s() == 90
     for u in "ab":
         cap.start(new_project(u), u, "partner", "app")

@@ -94,8 +94,9 @@ def test_a_stale_run_writes_queues_and_acknowledges_nothing(store, handoff, r, p
 
 
 def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, handoff, r, project):
-    capacity = Capacity(store, global_cap=1, env={})
+    capacity = Capacity(store, global_cap=1, env={}, duration_window=3)
     registry = SandboxRegistry(r)
+    r.lpush(store.keys.build_durations(), "1000.0", "1000.0", "1000.0")  # earlier builds
     running = capacity.start(project["project_id"], "user-1", "partner", "first").job.job_id
     waiting = capacity.start(project["project_id"], "user-2", "partner", "second").job.job_id
     for stage in (Status.STARTING, Status.SCAFFOLD, Status.CODE, Status.DEPS, Status.CHECKS):
@@ -111,7 +112,8 @@ def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, handoff,
     assert job.status == Status.READY and job.preview_url == "http://p/"
     assert job.build_version == "build_v0_1" and job.sandbox_expires_at == pytest.approx(expires)
     assert registry.get("sb-1").expires_at == pytest.approx(expires)
-    assert len(r.lrange(store.keys.build_durations(), 0, -1)) == 1
+    newest, *kept = r.lrange(store.keys.build_durations(), 0, -1)  # the window: 3
+    assert float(newest) < 1000 and kept == ["1000.0", "1000.0"]
     assert r.zrange(store.keys.live_global(), 0, -1) == [waiting]
     assert not r.hexists(f"{Q}.msgs", "cur")
     ready_event = store.history(running)[-1][1]
