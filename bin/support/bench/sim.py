@@ -79,7 +79,7 @@ class SimSandbox:
                 raise SandboxGone(f"sim sandbox {self.id} is gone")
             if seconds > timeout:
                 span["outcome"] = "timed_out"
-                return CommandResult(-1, "timed out", timed_out=True, duration_s=timeout)
+                return CommandResult(-1, "timed out", timed_out=True)
             return self._finish(kind)
 
     def _finish(self, kind: str) -> CommandResult:
