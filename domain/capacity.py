@@ -131,7 +131,7 @@ class Capacity:
             return CancelResult(False, None, reason="missing")
         if res[0] != "ok":
             return CancelResult(False, Status(res[1]), reason=res[0])
-        return CancelResult(True, Status(res[1]), event_id=res[2], refunded=res[3] == 1)
+        return CancelResult(True, Status(res[1]), refunded=res[3] == 1)
 
     def enqueue(self, job_id: str) -> None:
         """Put an existing QUEUED job (e.g. a replayed one) in the admission queue."""

@@ -8,6 +8,7 @@ from domain.capacity import QueueFull
 from domain.clock import iso, next_utc_midnight, utc_day
 from domain.status import Status
 from tests.capacity.conftest import T0, finished_builds, free_slot
+from tests.support.store_reads import history
 
 MIDNIGHT = next_utc_midnight(T0)
 
@@ -23,7 +24,7 @@ def test_over_quota_is_scheduled_then_released_after_midnight(make_capacity, new
         assert d.job.status == Status.SCHEDULED and d.job.scheduled_for == MIDNIGHT
         assert d.admitted == [] and cap.position(d.job.job_id) is None
         assert cstore.get_job(d.job.job_id).scheduled_for == MIDNIGHT
-    assert cstore.history(late[0].job.job_id)[-1][1]["status"] == "scheduled"
+    assert history(cstore, late[0].job.job_id)[-1][1]["status"] == "scheduled"
     assert cap.eta_seconds(late[0].job.job_id) == MIDNIGHT - T0
 
     assert cap.release_scheduled() == []  # 23:50: not yet
@@ -36,7 +37,7 @@ def test_over_quota_is_scheduled_then_released_after_midnight(make_capacity, new
     assert sorted(admitted) == sorted((d.job.job_id, 1) for d in late)
     for d in late:
         assert cstore.get_job(d.job.job_id).status == Status.QUEUED
-        assert cstore.history(d.job.job_id)[-1][1]["from"] == "scheduled"
+        assert history(cstore, d.job.job_id)[-1][1]["from"] == "scheduled"
     assert cap.release_scheduled() == []  # released once
     # They count against the new day (the day they run on).
     assert cap.usage("u", "bootstrapper")["jobs_used"] == 2
@@ -132,7 +133,7 @@ def test_publish_positions_only_when_changed(make_capacity, new_project, cstore)
     waiting = [cap.start(new_project(u), u, "partner", "app").job.job_id for u in "abc"]
 
     def queue_events(job_id):
-        return [e for _, e in cstore.history(job_id) if e["type"] == "queue"]
+        return [e for _, e in history(cstore, job_id) if e["type"] == "queue"]
 
     assert cap.publish_positions() == 3
     assert cap.publish_positions() == 0  # nothing moved

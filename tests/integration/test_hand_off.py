@@ -11,6 +11,7 @@ from actors.sandbox.registry import SandboxRecord, SandboxRegistry
 from domain.capacity import Capacity
 from domain.handoff import Delivery, HandOff, Writes
 from domain.status import Status
+from tests.support.store_reads import history
 
 Q = "test:q"
 
@@ -116,7 +117,7 @@ def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, handoff,
     assert float(newest) < 1000 and kept == ["1000.0", "1000.0"]
     assert r.zrange(store.keys.live_global(), 0, -1) == [waiting]
     assert not r.hexists(f"{Q}.msgs", "cur")
-    ready_event = store.history(running)[-1][1]
+    ready_event = history(store, running)[-1][1]
     assert ready_event["status"] == "ready" and "holder" not in json.dumps(ready_event)
     assert "handed_off" not in ready_event
 

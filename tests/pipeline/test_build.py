@@ -6,6 +6,7 @@ import httpx
 
 from domain.messages import send_stage
 from domain.status import Status
+from tests.support.store_reads import history
 from tests.support.waiting import wait_for
 
 PIPELINE = ["queued", "starting", "scaffold", "code", "deps", "checks", "ready"]
@@ -20,7 +21,7 @@ def test_a_build_reaches_ready_and_serves_its_preview(pipeline):
     assert job.sandbox_expires_at and job.sandbox_expires_at > job.updated_at
     page = httpx.get(job.preview_url, timeout=5)
     assert page.status_code == 200 and goal in page.text
-    events = [e["status"] for _, e in pipeline.svc.store.history(job_id)]
+    events = [e["status"] for _, e in history(pipeline.svc.store, job_id)]
     assert events == PIPELINE
     assert job.files_written and job.files_written >= 3
 
@@ -36,7 +37,7 @@ def test_the_same_stage_message_twice_has_one_effect(pipeline):
     job = pipeline.wait_terminal(job_id)
     assert job.status == Status.READY
     pipeline.worker.join()
-    statuses = [e["status"] for _, e in store.history(job_id)]
+    statuses = [e["status"] for _, e in history(store, job_id)]
     assert statuses == PIPELINE
     sandboxes = [r for r in pipeline.svc.registry.all() if r.job_id == job_id]
     assert [r.sandbox_id for r in sandboxes] == [job.sandbox_id]

@@ -7,6 +7,7 @@ import time
 from domain.failures import CANCELLED_MESSAGE
 from domain.status import Status
 from tests.support.generators import SlowInstall
+from tests.support.store_reads import history
 from tests.support.waiting import pid_alive, wait_for
 
 
@@ -28,7 +29,7 @@ def test_cancel_during_a_long_install_kills_every_process_within_a_second(pipeli
     pipeline.worker.join()  # the actor has finished with the message
     job = store.get_job(job_id)
     assert job.status == Status.FAILED and job.cancelled and job.error_message == CANCELLED_MESSAGE
-    statuses = [e["status"] for _, e in store.history(job_id)]
+    statuses = [e["status"] for _, e in history(store, job_id)]
     assert statuses[-1] == "failed" and statuses.count("failed") == 1
     assert not pipeline.svc.registry.for_job(job_id)
 
@@ -44,5 +45,5 @@ def test_a_cancelled_job_waiting_in_the_queue_is_dropped_by_its_next_actor(pipel
     for admitted, attempt in decision.admitted:
         send_stage(pipeline.svc.broker, Status.STARTING, admitted, attempt)
     pipeline.worker.join()
-    assert [e["status"] for _, e in store.history(job_id)] == ["queued", "failed"]
+    assert [e["status"] for _, e in history(store, job_id)] == ["queued", "failed"]
     assert not pipeline.svc.registry.for_job(job_id)

@@ -10,6 +10,7 @@ from domain.clock import next_utc_midnight
 from domain.messages import send_stage
 from domain.status import STAGES, Status
 from tests.support.clock import FixedClock
+from tests.support.store_reads import history
 from tests.support.waiting import wait_for
 
 
@@ -77,7 +78,7 @@ def test_an_over_quota_start_is_scheduled_and_runs_after_midnight(pipeline):
     assert housekeeping.release_scheduled(pipeline.svc) == 1
     done = pipeline.wait_terminal(second.job.job_id)
     assert done.status == Status.READY
-    statuses = [e["status"] for _, e in store.history(second.job.job_id)]
+    statuses = [e["status"] for _, e in history(store, second.job.job_id)]
     assert statuses[:3] == ["scheduled", "queued", "starting"]
     assert capacity.usage("quota", "bootstrapper")["jobs_used"] == 1  # the new day's one job
 

@@ -13,6 +13,7 @@ from domain.failures import CANCELLED_MESSAGE
 from domain.ids import new_id
 from domain.settings import Settings
 from domain.status import STAGE_LABELS, Status
+from tests.support.store_reads import cancel_flag, history
 from tests.web.conftest import auth, job_at, serve, walk
 from web import views
 from web.app import create_app
@@ -159,7 +160,7 @@ def test_cancel(api, store, user_project):
     assert res.status_code == 200
     assert res.json() == {"job_id": job_id, "status": "cancelled", "message": "Build cancelled"}
     job = store.get_job(job_id)
-    assert job.status == Status.FAILED and job.cancelled and store.is_cancelled(job_id)
+    assert job.status == Status.FAILED and job.cancelled and cancel_flag(store, job_id)
     assert job.error_message == CANCELLED_MESSAGE
     status = api.get(f"/api/generation/{job_id}/status", headers=auth()).json()
     assert status["cancelled"] is True and status["error_message"] == CANCELLED_MESSAGE
@@ -205,14 +206,14 @@ def test_cancel_races_ready(api, live, store, user_project):
         res = api.post(f"/api/generation/{job_id}/cancel", headers=auth())
         thread.join()
         job = store.get_job(job_id)
-        last = store.history(job_id)[-1][1]
+        last = history(store, job_id)[-1][1]
         assert (res.status_code == 200) != outcome["ready"]  # exactly one side won
         if outcome["ready"]:
             assert res.status_code == 409 and job.status == Status.READY
-            assert not job.cancelled and not store.is_cancelled(job_id)
+            assert not job.cancelled and not cancel_flag(store, job_id)
             assert last["status"] == "ready"
         else:
-            assert job.status == Status.FAILED and job.cancelled and store.is_cancelled(job_id)
+            assert job.status == Status.FAILED and job.cancelled and cancel_flag(store, job_id)
             assert last["status"] == "failed" and last["cancelled"] == "1"
 
 
