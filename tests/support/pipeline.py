@@ -70,4 +70,4 @@ def pipeline(r, redis_url, tmp_path) -> Iterator[Pipeline]:
         telemetry_writer.writer.flush()
         for record in pipe.svc.registry.all():
             pipe.svc.runtime.kill(record.sandbox_id)
-        context.reset()
+        context.install(None)
