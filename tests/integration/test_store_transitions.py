@@ -82,10 +82,6 @@ def test_random_sequences_never_leave_terminal(store, project, attempts):
     assert events == applied
 
 
-def _race_round(store: JobStore, job_id: str, target: Status) -> bool:
-    return store.transition(job_id, target, expected=Status.QUEUED).ok
-
-
 def test_threads_race_one_winner_per_round(store, project):
     rounds = 1000
     jobs = [_job_at(store, project, Status.QUEUED).job_id for _ in range(rounds)]
