@@ -6,7 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.sandbox.helpers import alive, pids_running, wait_until
+from tests.sandbox.helpers import alive, pids_running
+from tests.support.waiting import wait_for
 
 SCRIPT = ("sleep {a} & "
           "setsid sh -c 'sleep {b} & exec sleep {c}' & "
@@ -16,7 +17,7 @@ SCRIPT = ("sleep {a} & "
 def _start(sb, base: int) -> list[list[str]]:
     sb.start_background(SCRIPT.format(a=base, b=base + 1, c=base + 2))
     argvs = [["sleep", str(base + i)] for i in range(3)]
-    wait_until(lambda: all(pids_running(a) for a in argvs), what="sandbox processes")
+    wait_for(lambda: all(pids_running(a) for a in argvs), message="sandbox processes")
     return argvs
 
 

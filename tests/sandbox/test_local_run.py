@@ -10,6 +10,7 @@ from actors.sandbox.procs import marked
 from domain.errors import Cancelled
 from domain.keys import Keys
 from tests.sandbox.helpers import alive, needs_bwrap, pids_running
+from tests.support.waiting import wait_for
 
 
 def test_exit_code_output_and_cwd(runtime):
@@ -81,8 +82,7 @@ def test_every_process_carries_the_sandbox_marker(runtime):
     sb = runtime.create("job-1", {}, 60)
     handle = sb.start_background("sleep 7774")
     assert handle.startswith("bg-")
-    from tests.sandbox.helpers import wait_until
-    pids = wait_until(lambda: pids_running(["sleep", "7774"]), what="background sleep")
+    pids = wait_for(lambda: pids_running(["sleep", "7774"]), message="background sleep")
     assert set(pids) <= set(marked(sb.id))
     sb.kill()
     assert not [p for p in pids if alive(p)]
