@@ -52,6 +52,12 @@ ROWS: list[tuple[str, str, str, str, Any]] = [
     ("sandbox", "create / teardown p50 ms, before", "lifecycle_p50_ms.before", "", None),
     ("sandbox", "create / teardown p50 ms, contained", "lifecycle_p50_ms.now", "", None),
     ("sandbox", "ratio contained/before: app ready, command", "ratios.pair", "", None),
+    *[("stops", f"{mode}: timeout overrun p50 / p99 ms",
+       f"{mode}.timeout_overrun_ms", "p99 < 1000", lambda v: v["p99"] < 1000)
+      for mode in ("bwrap", "session")],
+    *[("stops", f"{mode}: cancel -> processes gone p50 / p99 ms",
+       f"{mode}.cancel_to_gone_ms", "p99 < 1000", lambda v: v["p99"] < 1000)
+      for mode in ("bwrap", "session")],
     ("admission", "start p50 / p99 ms, empty queue", "empty_queue_ms", "", None),
     ("admission", "start p50 / p99 ms, 10,000 queued", "queued_10k_ms", "", None),
     ("admission", "admit() p50 / p99 ms, 1,000 waiting on their cap", "admit_1k_ms", "", None),
