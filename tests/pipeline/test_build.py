@@ -36,7 +36,7 @@ def test_the_same_stage_message_twice_has_one_effect(pipeline):
     send_stage(pipeline.svc.broker, Status.STARTING, job_id, 1)
     job = pipeline.wait_terminal(job_id)
     assert job.status == Status.READY
-    pipeline.worker.join()
+    pipeline.settle()  # the duplicate message too
     statuses = [e["status"] for _, e in history(store, job_id)]
     assert statuses == PIPELINE
     sandboxes = [r for r in pipeline.svc.registry.all() if r.job_id == job_id]
