@@ -12,6 +12,7 @@ from domain.capacity import Capacity
 from domain.handoff import Delivery, HandOff, Writes
 from domain.status import Status
 from tests.support.store_reads import history
+from tests.support.waiting import wait_for
 
 Q = "test:q"
 
@@ -134,7 +135,7 @@ def test_the_brokers_layout_round_trips_through_a_real_consumer(store, handoff, 
         broker.declare_actor(type("A", (), {"actor_name": name, "queue_name": QUEUE})())
     consumer = broker.consume(QUEUE, prefetch=1, timeout=50)
     broker.enqueue(stage_message(Status.CODE, "job-1"))
-    current = next(m for m in consumer if m is not None)
+    current = wait_for(lambda: next(consumer), 10, message="the code message")
     job_id = _at(store, {"project_id": "p"}, Status.CODE, holder=current.message_id)
     res = handoff.next_stage(job_id, Status.CODE, current.message_id, Writes(),
                              broker.delivery(current, stage_message(Status.DEPS, job_id)))
@@ -143,7 +144,7 @@ def test_the_brokers_layout_round_trips_through_a_real_consumer(store, handoff, 
     assert not r.smembers(unacked) and r.hlen(f"kiln-test:{QUEUE}.msgs") == 1
     mark_handed_off(current)
     consumer.ack(current)  # a no-op for Redis now
-    sent = next(m for m in consumer if m is not None)
+    sent = wait_for(lambda: next(consumer), 10, message="the deps message")
     assert (sent.actor_name, tuple(sent.args)) == ("stage_deps", (job_id, 1, 0))
     assert r.smembers(unacked) == {sent.options["redis_message_id"]}
     consumer.close()

@@ -15,6 +15,7 @@ from domain.redis_client import connect
 from domain.status import TRANSITIONS, Status
 from domain.store import JobStore
 from tests.support.store_reads import cancel_flag, history
+from tests.support.waiting import join_all
 
 
 def _job_at(store: JobStore, project: dict, status: Status):
@@ -86,7 +87,7 @@ def test_threads_race_one_winner_per_round(store, project):
     rounds = 1000
     jobs = [_job_at(store, project, Status.QUEUED).job_id for _ in range(rounds)]
     wins = [0] * rounds
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(8, timeout=30)
     targets = [Status.STARTING, Status.FAILED] * 4
 
     def worker(index: int) -> None:
@@ -101,8 +102,7 @@ def test_threads_race_one_winner_per_round(store, project):
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads, 120, "the racing threads")
     assert wins == [1] * rounds
     for job_id in jobs:
         events = history(store, job_id)
@@ -141,7 +141,7 @@ def test_processes_race_one_winner_per_round(store, project):
 
 def test_concurrent_ready_assignments_get_distinct_consecutive_versions(store, project):
     jobs = [_job_at(store, project, Status.CHECKS).job_id for _ in range(50)]
-    barrier = threading.Barrier(50)
+    barrier = threading.Barrier(50, timeout=30)
     versions: dict[str, str] = {}
 
     def finish(job_id: str) -> None:
@@ -153,8 +153,7 @@ def test_concurrent_ready_assignments_get_distinct_consecutive_versions(store, p
     threads = [threading.Thread(target=finish, args=(j,)) for j in jobs]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads, 60, "the finishing threads")
     numbers = sorted(int(v.rsplit("_", 1)[1]) for v in versions.values())
     assert numbers == list(range(1, 51))
     assert store.predicted_version(project["project_id"]) == "build_v0_51"

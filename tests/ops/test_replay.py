@@ -13,6 +13,7 @@ from domain.failures import CANCELLED_MESSAGE
 from domain.status import Status
 from tests.support.index import InstallsFromIndex, PackageIndex
 from tests.support.store_reads import cancel_flag, history
+from tests.support.waiting import join_all
 
 
 def _failed(store, stage: Status = Status.DEPS, user: str = "user-1", project: str | None = None,
@@ -92,7 +93,7 @@ def test_dry_run_changes_nothing_and_prints_the_table(store, redis_url, capsys):
 def test_concurrent_replays_of_one_job_open_exactly_one_attempt(store):
     job_id = _failed(store, Status.CODE)
     codes: list[int] = []
-    barrier = threading.Barrier(6)
+    barrier = threading.Barrier(6, timeout=30)
 
     def operator() -> None:
         barrier.wait()
@@ -101,8 +102,7 @@ def test_concurrent_replays_of_one_job_open_exactly_one_attempt(store):
     threads = [threading.Thread(target=operator) for _ in range(6)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(30)
+    join_all(threads, 60, "the replays")
     assert sorted(codes) == [0, 1, 1, 1, 1, 1]
     assert store.get_job(job_id).attempt == 2
     reopens = [e for _, e in history(store, job_id) if e.get("from") == "failed"]

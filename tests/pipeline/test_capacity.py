@@ -11,7 +11,7 @@ from domain.messages import send_stage
 from domain.status import STAGES, Status
 from tests.support.clock import FixedClock
 from tests.support.store_reads import history
-from tests.support.waiting import wait_for
+from tests.support.waiting import join_all, wait_for
 
 
 def _running(store, job_ids):
@@ -36,7 +36,7 @@ def test_a_bootstrapper_never_has_more_than_two_builds_running(pipeline):
         results = [pipeline.wait_terminal(j, timeout=90) for j in jobs]
     finally:
         done.set()
-        sampler.join()
+        join_all([sampler], 10, "the sampler")
     assert [r.status for r in results] == [Status.READY] * 5
     assert peak["running"] == 2 and peak["live"] == 2
     assert store.redis.scard(store.keys.live_user("boot")) == 0  # every slot came back
