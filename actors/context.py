@@ -1,11 +1,11 @@
 """What the stage actors work with, built once per worker process from the environment.
 
-Tests swap parts (a generator that fails its first answer, a fake runtime) with `use()`.
+Tests install their own set (a generator that fails its first answer, a fake runtime) with
+`install()`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from dataclasses import dataclass
 
@@ -61,22 +61,8 @@ def services() -> Services:
     return _current
 
 
-def use(**overrides: object) -> Services:
-    """Replace parts of the current services (tests); returns the new set."""
-    global _current
-    base = services()
-    with _lock:
-        _current = dataclasses.replace(base, **overrides)
-    return _current
-
-
-def install(svc: Services) -> None:
+def install(svc: Services | None) -> None:
+    """Use `svc` from now on; None: build from the environment again on next use."""
     global _current
     with _lock:
         _current = svc
-
-
-def reset() -> None:
-    global _current
-    with _lock:
-        _current = None

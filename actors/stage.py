@@ -39,7 +39,6 @@ _SETTINGS = Settings.from_env()  # actor options (time limits, retries) are fixe
 class StageContext:
     job: Job
     stage: Status
-    resumed: bool
     services: context.Services
     entry_files: dict[str, str] | None = None  # read with the stage entry (reads_files=True)
     holder: str = ""  # the id of the message that holds the stage (this run's)
@@ -126,8 +125,7 @@ def _run_stage(stage: Status, work: Work, job_id: str, attempt: int, iteration: 
         elif message is not None:  # how long the message waited for a worker: a figure only
             _record(svc, queue_wait_increments(
                 stage.value, time.time() - message.message_timestamp / 1000))
-        ctx = StageContext(job, stage, entry.outcome == "resumed", svc, entry.files,
-                           message.message_id if message else "")
+        ctx = StageContext(job, stage, svc, entry.files, message.message_id if message else "")
         _do_work(svc, ctx, work)
     finally:
         clear_job_context()

@@ -131,7 +131,7 @@ class Capacity:
             return CancelResult(False, None, reason="missing")
         if res[0] != "ok":
             return CancelResult(False, Status(res[1]), reason=res[0])
-        return CancelResult(True, Status(res[1]), event_id=res[2], refunded=res[3] == 1)
+        return CancelResult(True, Status(res[1]), refunded=res[3] == 1)
 
     def enqueue(self, job_id: str) -> None:
         """Put an existing QUEUED job (e.g. a replayed one) in the admission queue."""
@@ -165,11 +165,6 @@ class Capacity:
                                        json.dumps(boosts)])
         return self.admit()
 
-    def next_release_at(self) -> float | None:
-        """When the earliest scheduled job is due (for a housekeeper that sleeps till then)."""
-        head = self.redis.zrange(self.keys.scheduled(), 0, 0, withscores=True)
-        return head[0][1] if head else None
-
     # -- slots ----------------------------------------------------------------------------
     def reap_slots(self) -> list[str]:
         """Free slots whose job is terminal or gone (every terminal transition already does)."""
@@ -199,12 +194,6 @@ class Capacity:
     def average_build_s(self) -> float:
         samples = self.redis.lrange(self.keys.build_durations(), 0, -1)
         return eta_math.moving_average((float(s) for s in samples), self.default_build_s)
-
-    def record_build_duration(self, seconds: float) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.lpush(self.keys.build_durations(), repr(float(seconds)))
-        pipe.ltrim(self.keys.build_durations(), 0, self.duration_window - 1)
-        pipe.execute()
 
     def _offsets(self) -> tuple[list[float], float]:
         avg = self.average_build_s()

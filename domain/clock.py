@@ -1,4 +1,5 @@
-"""Time comes from here so tests can move it (e.g. across a UTC midnight)."""
+"""Time comes from here so tests can move it (e.g. across a UTC midnight:
+tests/support/clock.py)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,6 @@ class Clock:
 
     def now(self) -> float:
         return time.time()
-
-    def utcnow(self) -> datetime:
-        return datetime.fromtimestamp(self.now(), tz=UTC)
-
-
-class FixedClock(Clock):
-    """A clock that only moves when told to."""
-
-    def __init__(self, at: float) -> None:
-        self._at = at
-
-    def now(self) -> float:
-        return self._at
-
-    def advance(self, seconds: float) -> None:
-        self._at += seconds
-
-    def set(self, at: float) -> None:
-        self._at = at
 
 
 def next_utc_midnight(now: float) -> float:

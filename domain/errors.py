@@ -33,10 +33,6 @@ class PathEscape(PermanentError):
     code = "path_escape"
 
 
-class CommandTimeout(TransientError):
-    code = "command_timeout"
-
-
 class GeneratorOutputError(PermanentError):
     """The code generator answered with something that is not a valid set of files."""
 

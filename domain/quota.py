@@ -6,8 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from domain.clock import utc_day
 
-DAY_S = 86_400
-
 
 def day_start(now: float) -> float:
     """Epoch seconds of 00:00 UTC on the day of `now`."""

@@ -132,7 +132,3 @@ SECRET_ENV_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "AUTH"
 def is_secret_env(name: str) -> bool:
     upper = name.upper()
     return any(marker in upper for marker in SECRET_ENV_MARKERS) or upper == "REDIS_URL"
-
-
-def float_env(name: str, default: float) -> float:
-    return _float(name, default)

@@ -63,21 +63,7 @@ PROGRESS: dict[Status, float] = {
 }
 
 
-def can_transition(current: Status, target: Status) -> bool:
-    return target in TRANSITIONS[current]
-
-
-def is_terminal(status: Status | str) -> bool:
-    return Status(status) in TERMINAL
-
-
 def next_stage(stage: Status) -> Status | None:
     """The stage after `stage` in the pipeline; None after checks (ready comes next)."""
     index = STAGES.index(stage)
     return STAGES[index + 1] if index + 1 < len(STAGES) else None
-
-
-def previous_status(stage: Status) -> Status:
-    """The status a job is in just before entering `stage` on the straight path."""
-    index = STAGES.index(stage)
-    return STAGES[index - 1] if index > 0 else S.QUEUED

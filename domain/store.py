@@ -47,7 +47,6 @@ def _script(name: str) -> str:
 class TransitionResult:
     ok: bool
     previous: Status | None
-    event_id: str | None = None
     reason: str = "ok"  # ok | missing | conflict | illegal
 
 
@@ -198,7 +197,7 @@ class JobStore:
         previous = Status(res[1])
         if res[0] != "ok":
             return TransitionResult(False, previous, reason=res[0])
-        return TransitionResult(True, previous, event_id=res[2])
+        return TransitionResult(True, previous)
 
     def enter_stage(self, job_id: str, stage: Status, attempt: int, iteration: int,
                     max_deliveries: int, message_id: str,
@@ -264,13 +263,3 @@ class JobStore:
         cancel goes through Capacity.cancel, which also gives back an unused quota unit.)"""
         return self.transition(job_id, Status.FAILED, cancel=True,
                                **self.cancel_fields(message))
-
-    def is_cancelled(self, job_id: str) -> bool:
-        return bool(self.redis.exists(self.keys.cancel(job_id)))
-
-    # -- history --------------------------------------------------------------------------
-    def history(self, job_id: str, after: str = "-", count: int | None = None
-                ) -> list[tuple[str, dict[str, str]]]:
-        """The job's events after the event id `after` (exclusive), oldest first."""
-        start = "-" if after in ("-", "", "0") else f"({after}"
-        return self.redis.xrange(self.keys.events(job_id), min=start, count=count)

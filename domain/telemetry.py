@@ -109,15 +109,6 @@ class Telemetry:
             pipe.hincrby(self.key, f"{metric}|{label}", n)
         pipe.execute()
 
-    def stage_finished(self, stage: str, outcome: str, seconds: float | None) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for name, amount in stage_increments(stage, outcome, seconds):
-            if isinstance(amount, int):
-                pipe.hincrby(self.key, name, amount)
-            else:
-                pipe.hincrbyfloat(self.key, name, amount)
-        pipe.execute()
-
     def snapshot(self) -> Snapshot:
         snap = Snapshot()
         buckets: dict[str, dict[str, dict[str, float]]] = {name: {} for name in HISTOGRAMS}

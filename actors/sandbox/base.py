@@ -17,7 +17,6 @@ class CommandResult:
     exit_code: int
     output: str  # stdout + stderr interleaved, truncated to MAX_OUTPUT (tail kept)
     timed_out: bool = False
-    duration_s: float = 0.0
 
     @property
     def ok(self) -> bool:

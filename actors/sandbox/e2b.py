@@ -78,8 +78,7 @@ class E2BSandbox:
                 raise outcome["error"]
         output = (outcome.get("stdout") or "") + (outcome.get("stderr") or "")
         return CommandResult(exit_code=int(outcome.get("exit_code", -1)),
-                             output=output[-MAX_OUTPUT:], timed_out=bool(outcome.get("timed_out")),
-                             duration_s=round(time.monotonic() - started, 3))
+                             output=output[-MAX_OUTPUT:], timed_out=bool(outcome.get("timed_out")))
 
     def start_background(self, command: str, cwd: str = ".",
                          env: dict[str, str] | None = None) -> str:

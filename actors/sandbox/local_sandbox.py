@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from domain.errors import Cancelled, SandboxGone, TransientError
 
 from . import paths, preview, procs
-from .base import MAX_OUTPUT, CancelCheck, CommandResult, asks_cancel
+from .base import CancelCheck, CommandResult, asks_cancel
 from .local_launch import CMD_MARKER, Launcher
 from .local_teardown import destroy
 from .output import Tail
@@ -84,8 +84,7 @@ class LocalSandbox:
             tail.join()
         if cancelled:
             raise Cancelled(f"command cancelled in sandbox {self.id}")
-        return CommandResult(exit_code=proc.returncode, output=tail.text(), timed_out=timed_out,
-                             duration_s=round(time.monotonic() - started, 3))
+        return CommandResult(exit_code=proc.returncode, output=tail.text(), timed_out=timed_out)
 
     def start_background(self, command: str, cwd: str = ".",
                          env: dict[str, str] | None = None) -> str:
@@ -108,16 +107,6 @@ class LocalSandbox:
             except OSError as exc:
                 raise TransientError(f"preview forwarding failed: {exc}") from exc
         return name
-
-    def background_output(self, handle: str) -> str:
-        """The tail of a background command's output (why a preview did not come up)."""
-        if not handle.replace("-", "").isalnum():
-            return ""
-        try:
-            data = (self.directory / "logs" / f"{handle}.log").read_bytes()[-MAX_OUTPUT:]
-        except OSError:
-            return ""
-        return data.decode("utf-8", errors="replace")
 
     # -- preview -------------------------------------------------------------------------
     @property

@@ -8,7 +8,6 @@ Key: `Keys(prefix).sandboxes()`; field: sandbox id; value: JSON
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -47,10 +46,6 @@ class SandboxRecord:
             created_at=float(data["created_at"]),
             expires_at=float(data["expires_at"]),
         )
-
-    @property
-    def expired(self) -> bool:
-        return self.expires_at <= time.time()
 
 
 class SandboxRegistry:

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from domain.capacity import Capacity
-from domain.clock import FixedClock, next_utc_midnight
+from domain.clock import next_utc_midnight
 from domain.store import JobStore
+from tests.support.clock import FixedClock
 
 # 23:50 UTC tomorrow, so a test can cross midnight by advancing the clock ten minutes.
 T0 = next_utc_midnight(time.time()) + 86_400 - 600
@@ -47,3 +48,9 @@ def live_ids(store: JobStore) -> set[str]:
 def free_slot(store: JobStore, job_id: str) -> None:
     """End a running build the way any terminal path does."""
     assert store.transition(job_id, "failed").ok
+
+
+def finished_builds(store: JobStore, *seconds: float) -> None:
+    """Record build durations for the ETA, oldest first, as a READY hand-off does (the hand-off
+    itself, and its trimming to the window, is tested in tests/integration/test_hand_off.py)."""
+    store.redis.lpush(store.keys.build_durations(), *(repr(float(s)) for s in seconds))

@@ -11,6 +11,7 @@ from domain.clock import utc_day
 from domain.failures import CANCELLED_MESSAGE
 from domain.status import Status
 from tests.capacity.conftest import T0
+from tests.support.store_reads import cancel_flag
 from tests.web.conftest import walk
 
 MIDNIGHT = T0 + 600  # conftest's clock starts ten minutes before a UTC midnight
@@ -31,7 +32,7 @@ def test_a_queued_build_cancelled_before_it_started_gives_its_unit_back(
     assert result.ok and result.refunded and result.previous == Status.QUEUED
     job = cstore.get_job(first.job_id)
     assert job.status == Status.FAILED and job.cancelled and job.error_code == "cancelled"
-    assert cstore.is_cancelled(first.job_id)
+    assert cancel_flag(cstore, first.job_id)
     assert cap.usage("u", "bootstrapper")["jobs_used"] == 1
     # The unit is usable again today: the next start queues instead of being scheduled.
     assert cap.start(pid, "u", "bootstrapper", "app").job.status == Status.QUEUED

@@ -7,11 +7,12 @@ import threading
 import time
 
 from domain.capacity import Capacity
-from domain.clock import FixedClock
 from domain.redis_client import connect
 from domain.store import JobStore
 from domain.tiers import limits_for
 from tests.capacity.conftest import T0
+from tests.support.clock import FixedClock
+from tests.support.waiting import join_all
 
 GLOBAL_CAP = 6
 ENV = {"KILN_TIER_BOOTSTRAPPER_DAILY_JOBS": "100"}  # every start is queued, none scheduled
@@ -77,10 +78,9 @@ def test_thirty_concurrent_starts_across_eight_threads_never_exceed_caps(redis_u
     threads.append(threading.Thread(target=sampler))
     for t in threads:
         t.start()
-    for t in threads[:-1]:
-        t.join(timeout=30)
+    join_all(threads[:-1], 60, "the starting threads")
     stop.set()
-    threads[-1].join(timeout=10)
+    join_all(threads[-1:], 10, "the sampler")
     assert not errors and not violations
     assert len(admitted) == len(set(admitted))  # no job admitted twice
 
@@ -91,5 +91,5 @@ def test_thirty_concurrent_starts_across_eight_threads_never_exceed_caps(redis_u
         for job_id in r.zrange(setup.keys.live_global(), 0, -1):
             setup.transition(job_id, "failed")
         admitted.extend(j for j, _ in cap.admit())
-    assert cap.queue_depth() == 0
+    assert cap.queue_depth() == 0, "the queue did not drain within 20 s"
     assert len(admitted) == len(set(admitted)) == 30

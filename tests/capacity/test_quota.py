@@ -7,7 +7,8 @@ import pytest
 from domain.capacity import QueueFull
 from domain.clock import iso, next_utc_midnight, utc_day
 from domain.status import Status
-from tests.capacity.conftest import T0, free_slot
+from tests.capacity.conftest import T0, finished_builds, free_slot
+from tests.support.store_reads import history
 
 MIDNIGHT = next_utc_midnight(T0)
 
@@ -23,7 +24,7 @@ def test_over_quota_is_scheduled_then_released_after_midnight(make_capacity, new
         assert d.job.status == Status.SCHEDULED and d.job.scheduled_for == MIDNIGHT
         assert d.admitted == [] and cap.position(d.job.job_id) is None
         assert cstore.get_job(d.job.job_id).scheduled_for == MIDNIGHT
-    assert cstore.history(late[0].job.job_id)[-1][1]["status"] == "scheduled"
+    assert history(cstore, late[0].job.job_id)[-1][1]["status"] == "scheduled"
     assert cap.eta_seconds(late[0].job.job_id) == MIDNIGHT - T0
 
     assert cap.release_scheduled() == []  # 23:50: not yet
@@ -36,7 +37,7 @@ def test_over_quota_is_scheduled_then_released_after_midnight(make_capacity, new
     assert sorted(admitted) == sorted((d.job.job_id, 1) for d in late)
     for d in late:
         assert cstore.get_job(d.job.job_id).status == Status.QUEUED
-        assert cstore.history(d.job.job_id)[-1][1]["from"] == "scheduled"
+        assert history(cstore, d.job.job_id)[-1][1]["from"] == "scheduled"
     assert cap.release_scheduled() == []  # released once
     # They count against the new day (the day they run on).
     assert cap.usage("u", "bootstrapper")["jobs_used"] == 2
@@ -87,7 +88,7 @@ def test_usage(make_capacity, new_project, cstore):
 
 def test_queue_cap_refuses_with_retry_after(make_capacity, new_project, cstore, clock):
     cap = make_capacity(global_cap=1, queue_cap=3)
-    cap.record_build_duration(100)
+    finished_builds(cstore, 100)
     running = cap.start(new_project("a"), "a", "partner", "app")
     waiting = [cap.start(new_project(u), u, "partner", "app") for u in "bcd"]
     assert running.admitted and cap.queue_depth() == 3
@@ -113,10 +114,9 @@ def test_over_quota_start_is_never_refused_even_when_queue_is_full(make_capacity
     assert cap.start(new_project("a"), "a", "partner", "app").job.status == Status.SCHEDULED
 
 
-def test_eta_from_moving_average(make_capacity, new_project, clock):
-    cap = make_capacity(global_cap=2, duration_window=3)
-    for seconds in (1000, 60, 90, 120):  # window of 3: the 1000 has aged out
-        cap.record_build_duration(seconds)
+def test_eta_from_moving_average(make_capacity, new_project, cstore, clock):
+    cap = make_capacity(global_cap=2)
+    finished_builds(cstore, 60, 90, 120)
     assert cap.average_build_s() == 90
     for u in "ab":
         cap.start(new_project(u), u, "partner", "app")
@@ -133,7 +133,7 @@ def test_publish_positions_only_when_changed(make_capacity, new_project, cstore)
     waiting = [cap.start(new_project(u), u, "partner", "app").job.job_id for u in "abc"]
 
     def queue_events(job_id):
-        return [e for _, e in cstore.history(job_id) if e["type"] == "queue"]
+        return [e for _, e in history(cstore, job_id) if e["type"] == "queue"]
 
     assert cap.publish_positions() == 3
     assert cap.publish_positions() == 0  # nothing moved

@@ -97,9 +97,12 @@ class ChaosDriver:
         next_submit = next_kill = began
         next_kill += self.chaos_rng.uniform(*plan.kill_every_s)
         next_check = began
+        # Submitting gives up at its own deadline (a queue that stays full): the test then
+        # fails on the count of builds, not at the suite's timeout.
+        submit_until = began + plan.jobs * plan.submit_every_s + plan.chaos_s
         while True:
             now = time.monotonic()
-            submitting = len(self.log.job_ids) < plan.jobs
+            submitting = len(self.log.job_ids) < plan.jobs and now < submit_until
             if submitting and now >= next_submit:
                 self._submit(now)
                 next_submit = now + plan.submit_every_s

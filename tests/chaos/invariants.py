@@ -12,6 +12,7 @@ from domain.status import TERMINAL, TRANSITIONS, Status
 from domain.store import JobStore
 from domain.versions import build_version
 from tests.support.procfs import read_all
+from tests.support.store_reads import history
 
 
 def stuck(jobs: list[Job], store: JobStore) -> list[str]:
@@ -29,7 +30,7 @@ def event_paths(jobs: list[Job], store: JobStore) -> list[str]:
     with nothing after the terminal event."""
     out = []
     for job in jobs:
-        events = [fields for _, fields in store.history(job.job_id)]
+        events = [fields for _, fields in history(store, job.job_id)]
         statuses = [e for e in events if e.get("type") == "status"]
         if not statuses or statuses[0]["status"] not in (Status.QUEUED, Status.SCHEDULED):
             out.append(f"path: {job.job_id} does not start queued: {statuses[:1]}")
@@ -66,7 +67,7 @@ def build_versions(projects: dict[str, list[str]], jobs: dict[str, Job],
             out.append(f"versions: project {project_id} counter {seq} != {len(ready)} ready")
         for job_id in job_ids:
             job = jobs[job_id]
-            stamped = [f["build_version"] for _, f in store.history(job_id)
+            stamped = [f["build_version"] for _, f in history(store, job_id)
                        if "build_version" in f]
             if job.status == Status.READY and stamped != [job.build_version]:
                 out.append(f"versions: {job_id} was stamped {stamped}")

@@ -25,6 +25,7 @@ def figures(plan: ChaosPlan, log: RunLog, cluster: ChaosCluster, jobs: list[Job]
     return {
         "jobs": len(jobs), "ready": sum(j.status == Status.READY for j in jobs),
         "failed": dict(failed), "cancel_requests_applied": log.cancels,
+        "starts_refused_queue_full": log.queue_full,
         "worker_kills": cluster.kills, "worker_freezes": cluster.freezes,
         "cli_restarts": cluster.cli_restarts,
         "redis_restarts": cluster.redis_restarts, "redis_down_s": round(log.redis_down_s, 2),

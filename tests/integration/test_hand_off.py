@@ -11,6 +11,8 @@ from actors.sandbox.registry import SandboxRecord, SandboxRegistry
 from domain.capacity import Capacity
 from domain.handoff import Delivery, HandOff, Writes
 from domain.status import Status
+from tests.support.store_reads import history
+from tests.support.waiting import wait_for
 
 Q = "test:q"
 
@@ -94,8 +96,9 @@ def test_a_stale_run_writes_queues_and_acknowledges_nothing(store, handoff, r, p
 
 
 def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, handoff, r, project):
-    capacity = Capacity(store, global_cap=1, env={})
+    capacity = Capacity(store, global_cap=1, env={}, duration_window=3)
     registry = SandboxRegistry(r)
+    r.lpush(store.keys.build_durations(), "1000.0", "1000.0", "1000.0")  # earlier builds
     running = capacity.start(project["project_id"], "user-1", "partner", "first").job.job_id
     waiting = capacity.start(project["project_id"], "user-2", "partner", "second").job.job_id
     for stage in (Status.STARTING, Status.SCAFFOLD, Status.CODE, Status.DEPS, Status.CHECKS):
@@ -111,10 +114,11 @@ def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, handoff,
     assert job.status == Status.READY and job.preview_url == "http://p/"
     assert job.build_version == "build_v0_1" and job.sandbox_expires_at == pytest.approx(expires)
     assert registry.get("sb-1").expires_at == pytest.approx(expires)
-    assert len(r.lrange(store.keys.build_durations(), 0, -1)) == 1
+    newest, *kept = r.lrange(store.keys.build_durations(), 0, -1)  # the window: 3
+    assert float(newest) < 1000 and kept == ["1000.0", "1000.0"]
     assert r.zrange(store.keys.live_global(), 0, -1) == [waiting]
     assert not r.hexists(f"{Q}.msgs", "cur")
-    ready_event = store.history(running)[-1][1]
+    ready_event = history(store, running)[-1][1]
     assert ready_event["status"] == "ready" and "holder" not in json.dumps(ready_event)
     assert "handed_off" not in ready_event
 
@@ -131,7 +135,7 @@ def test_the_brokers_layout_round_trips_through_a_real_consumer(store, handoff, 
         broker.declare_actor(type("A", (), {"actor_name": name, "queue_name": QUEUE})())
     consumer = broker.consume(QUEUE, prefetch=1, timeout=50)
     broker.enqueue(stage_message(Status.CODE, "job-1"))
-    current = next(m for m in consumer if m is not None)
+    current = wait_for(lambda: next(consumer), 10, message="the code message")
     job_id = _at(store, {"project_id": "p"}, Status.CODE, holder=current.message_id)
     res = handoff.next_stage(job_id, Status.CODE, current.message_id, Writes(),
                              broker.delivery(current, stage_message(Status.DEPS, job_id)))
@@ -140,7 +144,7 @@ def test_the_brokers_layout_round_trips_through_a_real_consumer(store, handoff, 
     assert not r.smembers(unacked) and r.hlen(f"kiln-test:{QUEUE}.msgs") == 1
     mark_handed_off(current)
     consumer.ack(current)  # a no-op for Redis now
-    sent = next(m for m in consumer if m is not None)
+    sent = wait_for(lambda: next(consumer), 10, message="the deps message")
     assert (sent.actor_name, tuple(sent.args)) == ("stage_deps", (job_id, 1, 0))
     assert r.smembers(unacked) == {sent.options["redis_message_id"]}
     consumer.close()

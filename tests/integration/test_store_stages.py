@@ -1,6 +1,7 @@
 """enter_stage (the actors' one-round-trip entry), cancel and reopen against real Redis."""
 
 from domain.status import Status
+from tests.support.store_reads import cancel_flag, history
 
 
 def _job(store, project, status=Status.QUEUED):
@@ -24,7 +25,7 @@ def test_duplicate_message_is_dropped(store, project):
     assert store.enter_stage(job.job_id, Status.SCAFFOLD, 1, 0, 3, 'm1').outcome == "duplicate"
     # A stale attempt's message.
     assert store.enter_stage(job.job_id, Status.CHECKS, 2, 0, 3, 'm1').outcome == "duplicate"
-    assert len(store.history(job.job_id)) == 2
+    assert len(history(store, job.job_id)) == 2
 
 
 def test_redelivery_resumes_until_the_budget_is_spent(store, project):
@@ -53,7 +54,7 @@ def test_fix_loop_needs_the_next_iteration(store, project):
 def test_cancel_flag_wins_over_entry(store, project):
     job = _job(store, project, Status.SCAFFOLD)
     assert store.cancel(job.job_id, "Cancelled by user").ok
-    assert store.is_cancelled(job.job_id)
+    assert cancel_flag(store, job.job_id)
     after = store.get_job(job.job_id)
     assert after.status == Status.FAILED and after.cancelled and after.failed_stage == "scaffold"
     assert store.enter_stage(job.job_id, Status.CODE, 1, 0, 3, 'm1').outcome == "cancelled"
@@ -68,7 +69,7 @@ def test_reopen_opens_one_new_attempt(store, project):
     reopened = store.get_job(job.job_id)
     assert reopened.status == Status.QUEUED and reopened.attempt == 2
     assert reopened.resume_at == "deps" and reopened.error_message is None
-    statuses = [e["status"] for _, e in store.history(job.job_id)]
+    statuses = [e["status"] for _, e in history(store, job.job_id)]
     assert statuses == ["deps", "failed", "queued"]
 
 
@@ -77,16 +78,7 @@ def test_reopen_skips_cancelled_unless_asked(store, project):
     store.cancel(job.job_id, "Cancelled by user")
     assert store.reopen(job.job_id, 1, Status.CODE)[0] == "cancelled"
     assert store.reopen(job.job_id, 1, Status.CODE, include_cancelled=True) == ("ok", 2)
-    assert not store.is_cancelled(job.job_id)
-
-
-def test_history_resumes_after_an_event_id(store, project):
-    job = _job(store, project)
-    store.transition(job.job_id, Status.STARTING)
-    store.transition(job.job_id, Status.SCAFFOLD)
-    events = store.history(job.job_id)
-    later = store.history(job.job_id, after=events[0][0])
-    assert [e for _, e in later] == [e for _, e in events[1:]]
+    assert not cancel_flag(store, job.job_id)
 
 
 def test_update_only_while_at_stage_and_not_cancelled(store, project):

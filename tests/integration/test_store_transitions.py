@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from domain.redis_client import connect
 from domain.status import TRANSITIONS, Status
 from domain.store import JobStore
+from tests.support.store_reads import cancel_flag, history
+from tests.support.waiting import join_all
 
 
 def _job_at(store: JobStore, project: dict, status: Status):
@@ -25,18 +27,18 @@ def _job_at(store: JobStore, project: dict, status: Status):
 def test_every_pair(store, project, src, dst):
     job = _job_at(store, project, src)
     before = store.redis.hgetall(store.keys.job(job.job_id))
-    events_before = store.history(job.job_id)
+    events_before = history(store, job.job_id)
     result = store.transition(job.job_id, dst, expected=src)
     if dst in TRANSITIONS[src]:
         assert result.ok and result.previous == src
         assert store.get_job(job.job_id).status == dst
-        events = store.history(job.job_id)
+        events = history(store, job.job_id)
         assert len(events) == len(events_before) + 1
         assert events[-1][1]["status"] == dst.value and events[-1][1]["from"] == src.value
     else:
         assert not result.ok and result.reason == "illegal"
         assert store.redis.hgetall(store.keys.job(job.job_id)) == before
-        assert store.history(job.job_id) == events_before
+        assert history(store, job.job_id) == events_before
 
 
 def test_expected_status_mismatch_changes_nothing(store, project):
@@ -77,19 +79,15 @@ def test_random_sequences_never_leave_terminal(store, project, attempts):
             applied.append((current.value, target.value))
             current = target
     assert store.get_job(job.job_id).status == current
-    events = [(e["from"], e["status"]) for _, e in store.history(job.job_id)][1:]
+    events = [(e["from"], e["status"]) for _, e in history(store, job.job_id)][1:]
     assert events == applied
-
-
-def _race_round(store: JobStore, job_id: str, target: Status) -> bool:
-    return store.transition(job_id, target, expected=Status.QUEUED).ok
 
 
 def test_threads_race_one_winner_per_round(store, project):
     rounds = 1000
     jobs = [_job_at(store, project, Status.QUEUED).job_id for _ in range(rounds)]
     wins = [0] * rounds
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(8, timeout=30)
     targets = [Status.STARTING, Status.FAILED] * 4
 
     def worker(index: int) -> None:
@@ -104,11 +102,10 @@ def test_threads_race_one_winner_per_round(store, project):
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads, 120, "the racing threads")
     assert wins == [1] * rounds
     for job_id in jobs:
-        events = store.history(job_id)
+        events = history(store, job_id)
         assert len(events) == 2  # created + exactly one transition
         assert events[1][1]["status"] == store.get_job(job_id).status.value
 
@@ -139,12 +136,12 @@ def test_processes_race_one_winner_per_round(store, project):
         for n in w:
             counts[n] += 1
     assert counts == [1] * rounds
-    assert all(len(store.history(j)) == 2 for j in jobs)
+    assert all(len(history(store, j)) == 2 for j in jobs)
 
 
 def test_concurrent_ready_assignments_get_distinct_consecutive_versions(store, project):
     jobs = [_job_at(store, project, Status.CHECKS).job_id for _ in range(50)]
-    barrier = threading.Barrier(50)
+    barrier = threading.Barrier(50, timeout=30)
     versions: dict[str, str] = {}
 
     def finish(job_id: str) -> None:
@@ -156,8 +153,7 @@ def test_concurrent_ready_assignments_get_distinct_consecutive_versions(store, p
     threads = [threading.Thread(target=finish, args=(j,)) for j in jobs]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads, 60, "the finishing threads")
     numbers = sorted(int(v.rsplit("_", 1)[1]) for v in versions.values())
     assert numbers == list(range(1, 51))
     assert store.predicted_version(project["project_id"]) == "build_v0_51"
@@ -166,8 +162,8 @@ def test_concurrent_ready_assignments_get_distinct_consecutive_versions(store, p
 def test_ready_event_carries_build_version_and_is_final(store, project):
     job = _job_at(store, project, Status.CHECKS)
     assert store.transition(job.job_id, Status.READY, preview_url="http://x").ok
-    last = store.history(job.job_id)[-1][1]
+    last = history(store, job.job_id)[-1][1]
     assert last["build_version"] == "build_v0_1" and last["preview_url"] == "http://x"
     assert not store.transition(job.job_id, Status.FAILED).ok
     assert store.cancel(job.job_id, "Cancelled by user").reason == "illegal"
-    assert not store.is_cancelled(job.job_id)
+    assert not cancel_flag(store, job.job_id)

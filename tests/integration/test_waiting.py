@@ -13,6 +13,7 @@ from actors.sandbox.registry import SandboxRegistry
 from domain.handoff import Delivery, HandOff, Writes
 from domain.status import Status
 from domain.store import JobStore
+from tests.support.store_reads import history
 
 Q = "test:kiln"
 MSGS = f"{Q}.msgs"
@@ -167,5 +168,5 @@ def test_replacing_a_sandbox_is_a_compare_and_set(store, project):
 
 def test_hand_off_marks_are_not_shown_in_events(store, handoff, project):
     job_id = _handed_off(store, handoff, project)
-    text = json.dumps(store.history(job_id))
+    text = json.dumps(history(store, job_id))
     assert "handed_off" not in text and "lease_until" not in text and "m-deps" not in text

@@ -45,12 +45,13 @@ def test_compose_has_redis_web_and_scalable_workers():
 
 @pytest.mark.skipif(not shutil.which("docker"), reason="docker CLI not installed")
 def test_docker_compose_config_accepts_the_file():
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True,
+                           timeout=60)
     if probe.returncode != 0:
         pytest.skip("docker compose plugin not installed (the YAML checks above still run)")
     result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
-                            capture_output=True, text=True, env={"KILN_JWT_SECRET": "x" * 32,
-                                                                 "PATH": "/usr/bin:/bin"})
+                            capture_output=True, text=True, timeout=60,
+                            env={"KILN_JWT_SECRET": "x" * 32, "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
 
 

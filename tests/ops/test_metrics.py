@@ -10,12 +10,13 @@ from starlette.testclient import TestClient
 
 from actors import housekeeping
 from actors.generators.template import TemplateGenerator
+from actors.telemetry_writer import TelemetryWriter
 from domain.errors import TransientError
 from domain.failures import CANCELLED_MESSAGE
 from domain.messages import send_stage
 from domain.settings import Settings
 from domain.status import Status
-from domain.telemetry import BUCKETS, Telemetry
+from domain.telemetry import BUCKETS, Telemetry, stage_increments
 from tests.support.waiting import wait_for
 from web.app import create_app
 
@@ -91,10 +92,11 @@ def test_a_cancelled_job_counts_a_cancel_at_the_stage_that_saw_it(pipeline, scra
 
 
 def test_histogram_buckets_are_cumulative_at_scrape_time(r):
-    telemetry = Telemetry(r, "kiln")
+    writer = TelemetryWriter(interval_s=3600)  # as a stage's end records it; flush() writes
     for seconds in (0.05, 0.3, 0.3, 45.0, 5000.0):
-        telemetry.stage_finished("deps", "done", seconds)
-    buckets, total = telemetry.snapshot().histograms["deps"]
+        writer.add(r, "kiln", stage_increments("deps", "done", seconds))
+    assert writer.flush(5)
+    buckets, total = Telemetry(r, "kiln").snapshot().histograms["deps"]
     by_le = dict(buckets)
     assert by_le["0.1"] == 1 and by_le["0.5"] == 3 and by_le["60.0"] == 4
     assert by_le["+Inf"] == 5 and len(buckets) == len(BUCKETS) + 1

@@ -12,6 +12,8 @@ from domain.capacity import Capacity
 from domain.failures import CANCELLED_MESSAGE
 from domain.status import Status
 from tests.support.index import InstallsFromIndex, PackageIndex
+from tests.support.store_reads import cancel_flag, history
+from tests.support.waiting import join_all
 
 
 def _failed(store, stage: Status = Status.DEPS, user: str = "user-1", project: str | None = None,
@@ -60,7 +62,7 @@ def test_a_job_failed_at_deps_replays_from_deps_to_ready(pipeline):
     assert generator.calls == 1  # the stored code was reused, not generated again
     assert index.hits == 2  # deps ran again in attempt 2
     assert job.attempt == 2  # the status response's `attempt`
-    events = [e for _, e in pipeline.svc.store.history(job_id)]
+    events = [e for _, e in history(pipeline.svc.store, job_id)]
     reopened = next(i for i, e in enumerate(events) if e.get("from") == "failed")
     assert events[reopened]["attempt"] == "2" and events[reopened]["resume_at"] == "deps"
     after = [e["status"] for e in events[reopened:]]
@@ -91,7 +93,7 @@ def test_dry_run_changes_nothing_and_prints_the_table(store, redis_url, capsys):
 def test_concurrent_replays_of_one_job_open_exactly_one_attempt(store):
     job_id = _failed(store, Status.CODE)
     codes: list[int] = []
-    barrier = threading.Barrier(6)
+    barrier = threading.Barrier(6, timeout=30)
 
     def operator() -> None:
         barrier.wait()
@@ -100,11 +102,10 @@ def test_concurrent_replays_of_one_job_open_exactly_one_attempt(store):
     threads = [threading.Thread(target=operator) for _ in range(6)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(30)
+    join_all(threads, 60, "the replays")
     assert sorted(codes) == [0, 1, 1, 1, 1, 1]
     assert store.get_job(job_id).attempt == 2
-    reopens = [e for _, e in store.history(job_id) if e.get("from") == "failed"]
+    reopens = [e for _, e in history(store, job_id) if e.get("from") == "failed"]
     assert len(reopens) == 1
 
 
@@ -129,7 +130,7 @@ def test_cancelled_jobs_are_skipped_unless_included(store, capsys):
     assert "cancelled by its user" in capsys.readouterr().err
     assert replay.main([cancelled, "--include-cancelled"]) == 0
     job = store.get_job(cancelled)
-    assert job.status == Status.QUEUED and job.attempt == 2 and not store.is_cancelled(cancelled)
+    assert job.status == Status.QUEUED and job.attempt == 2 and not cancel_flag(store, cancelled)
 
 
 def test_exit_status_is_nonzero_with_a_reason_per_job(store, capsys):

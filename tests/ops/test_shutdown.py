@@ -12,6 +12,7 @@ from domain.messages import send_stage, sender_broker
 from domain.status import Status
 from domain.telemetry import Telemetry
 from tests.ops.conftest import kill_sandboxes
+from tests.support.store_reads import history
 from tests.support.waiting import pid_alive, wait_for
 from tests.support.workers import WorkerProcesses, worker_env
 
@@ -68,4 +69,4 @@ def test_sigterm_mid_stage_lets_the_stage_finish_and_the_job_reach_ready(redis_u
         kill_sandboxes(redis_url, tmp_path / "sandboxes")
     assert job.status == Status.READY, job.error_detail
     assert job.redeliveries == 0  # finished by the worker that started it, not run twice
-    assert [e["status"] for _, e in store.history(job_id)] == PIPELINE
+    assert [e["status"] for _, e in history(store, job_id)] == PIPELINE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.messages import send_stage
 from domain.status import Status
+from tests.support.store_reads import history
 from tests.support.waiting import wait_for
 from web.preview.targets import fetch
 
@@ -19,7 +20,7 @@ def test_a_build_reaches_ready_and_serves_its_preview(pipeline):
     assert job.sandbox_expires_at and job.sandbox_expires_at > job.updated_at
     page = fetch(job.preview_upstream)
     assert page.status_code == 200 and goal in page.text
-    events = [e["status"] for _, e in pipeline.svc.store.history(job_id)]
+    events = [e["status"] for _, e in history(pipeline.svc.store, job_id)]
     assert events == PIPELINE
     assert job.files_written and job.files_written >= 3
 
@@ -34,8 +35,8 @@ def test_the_same_stage_message_twice_has_one_effect(pipeline):
     send_stage(pipeline.svc.broker, Status.STARTING, job_id, 1)
     job = pipeline.wait_terminal(job_id)
     assert job.status == Status.READY
-    pipeline.worker.join()
-    statuses = [e["status"] for _, e in store.history(job_id)]
+    pipeline.settle()  # the duplicate message too
+    statuses = [e["status"] for _, e in history(store, job_id)]
     assert statuses == PIPELINE
     sandboxes = [r for r in pipeline.svc.registry.all() if r.job_id == job_id]
     assert [r.sandbox_id for r in sandboxes] == [job.sandbox_id]

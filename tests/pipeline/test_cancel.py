@@ -1,16 +1,16 @@
-"""Cancel in the middle of a long sandbox command: the sandbox is gone within a second."""
+"""Cancel in the middle of a long sandbox command: every process of the sandbox ends (how
+soon: `bin/bench cancel`), and a queued job's next actor drops it."""
 
 from __future__ import annotations
-
-import time
 
 from domain.failures import CANCELLED_MESSAGE
 from domain.status import Status
 from tests.support.generators import SlowInstall
+from tests.support.store_reads import history
 from tests.support.waiting import pid_alive, wait_for
 
 
-def test_cancel_during_a_long_install_kills_every_process_within_a_second(pipeline):
+def test_cancel_during_a_long_install_kills_every_process(pipeline):
     generator = SlowInstall()
     pipeline.use(generator=generator)
     store = pipeline.svc.store
@@ -19,16 +19,14 @@ def test_cancel_during_a_long_install_kills_every_process_within_a_second(pipeli
                     message="the install's processes to start")
     assert all(pid_alive(p) for p in pids)
 
-    cancelled_at = time.monotonic()
     assert store.cancel(job_id, CANCELLED_MESSAGE).ok
-    wait_for(lambda: not any(pid_alive(p) for p in pids), 1.0,
+    wait_for(lambda: not any(pid_alive(p) for p in pids), 30,
              message="every process of the sandbox to end")
-    assert time.monotonic() - cancelled_at < 1.0
 
-    pipeline.worker.join()  # the actor has finished with the message
+    pipeline.settle()  # the actor has finished with the message
     job = store.get_job(job_id)
     assert job.status == Status.FAILED and job.cancelled and job.error_message == CANCELLED_MESSAGE
-    statuses = [e["status"] for _, e in store.history(job_id)]
+    statuses = [e["status"] for _, e in history(store, job_id)]
     assert statuses[-1] == "failed" and statuses.count("failed") == 1
     assert not pipeline.svc.registry.for_job(job_id)
 
@@ -43,6 +41,6 @@ def test_a_cancelled_job_waiting_in_the_queue_is_dropped_by_its_next_actor(pipel
 
     for admitted, attempt in decision.admitted:
         send_stage(pipeline.svc.broker, Status.STARTING, admitted, attempt)
-    pipeline.worker.join()
-    assert [e["status"] for _, e in store.history(job_id)] == ["queued", "failed"]
+    pipeline.settle()  # the message was fetched, run and acknowledged
+    assert [e["status"] for _, e in history(store, job_id)] == ["queued", "failed"]
     assert not pipeline.svc.registry.for_job(job_id)

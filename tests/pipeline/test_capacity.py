@@ -6,10 +6,12 @@ import threading
 
 from actors import housekeeping
 from domain.capacity import Capacity
-from domain.clock import FixedClock, next_utc_midnight
+from domain.clock import next_utc_midnight
 from domain.messages import send_stage
 from domain.status import STAGES, Status
-from tests.support.waiting import wait_for
+from tests.support.clock import FixedClock
+from tests.support.store_reads import history
+from tests.support.waiting import join_all, wait_for
 
 
 def _running(store, job_ids):
@@ -34,7 +36,7 @@ def test_a_bootstrapper_never_has_more_than_two_builds_running(pipeline):
         results = [pipeline.wait_terminal(j, timeout=90) for j in jobs]
     finally:
         done.set()
-        sampler.join()
+        join_all([sampler], 10, "the sampler")
     assert [r.status for r in results] == [Status.READY] * 5
     assert peak["running"] == 2 and peak["live"] == 2
     assert store.redis.scard(store.keys.live_user("boot")) == 0  # every slot came back
@@ -76,7 +78,7 @@ def test_an_over_quota_start_is_scheduled_and_runs_after_midnight(pipeline):
     assert housekeeping.release_scheduled(pipeline.svc) == 1
     done = pipeline.wait_terminal(second.job.job_id)
     assert done.status == Status.READY
-    statuses = [e["status"] for _, e in store.history(second.job.job_id)]
+    statuses = [e["status"] for _, e in history(store, second.job.job_id)]
     assert statuses[:3] == ["scheduled", "queued", "starting"]
     assert capacity.usage("quota", "bootstrapper")["jobs_used"] == 1  # the new day's one job
 

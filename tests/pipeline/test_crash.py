@@ -7,6 +7,7 @@ import pytest
 
 from actors.sandbox.registry import SandboxRegistry
 from domain.status import Status
+from tests.support.store_reads import history
 from tests.support.waiting import wait_for
 from tests.support.workers import WorkerProcesses, worker_env
 
@@ -62,7 +63,7 @@ def test_a_worker_killed_mid_stage_still_gets_its_job_to_ready(workers, store):
                    message="the job to finish after redelivery")
     assert job.status == Status.READY, (killed, job.error_detail)
     assert job.redeliveries >= 1  # deps came back to a new worker and was resumed
-    statuses = [e["status"] for _, e in store.history(job_id)]
+    statuses = [e["status"] for _, e in history(store, job_id)]
     assert statuses == ["queued", "starting", "scaffold", "code", "deps", "checks", "ready"]
 
 

@@ -31,7 +31,7 @@ def test_a_late_twin_of_a_finished_stage_leaves_the_ready_preview_alone(pipeline
     svc, job = pipeline.svc, _ready(pipeline)
     # The frozen twin of `checks` wakes up after the job went READY: READY is refused, its
     # failure is refused, its refused write reads as a cancel; none of them may kill.
-    twin = StageContext(dataclasses.replace(job, status=Status.CHECKS), Status.CHECKS, True, svc)
+    twin = StageContext(dataclasses.replace(job, status=Status.CHECKS), Status.CHECKS, svc)
     assert hand_off(twin, Ready({"preview_upstream": "http://127.0.0.1:1"})) == "superseded"
     teardown.fail(svc, job.job_id, Status.CHECKS, Reason.STAGE_ERROR, "late twin")
     teardown.after_cancel(svc, job.job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.status import Status
 from tests.support.generators import AlwaysBroken, FirstAnswerBroken
+from tests.support.store_reads import history
 
 
 def test_first_answer_fails_its_test_then_the_fix_reaches_ready(pipeline):
@@ -13,7 +14,7 @@ def test_first_answer_fails_its_test_then_the_fix_reaches_ready(pipeline):
     assert job.status == Status.READY, job.error_detail
     assert job.iteration == 1  # the second iteration
     assert generator.calls[0] is None and "feature not implemented yet" in generator.calls[1]
-    statuses = [e["status"] for _, e in pipeline.svc.store.history(job.job_id)]
+    statuses = [e["status"] for _, e in history(pipeline.svc.store, job.job_id)]
     assert statuses == ["queued", "starting", "scaffold", "code", "deps", "checks",
                         "scaffold", "code", "deps", "checks", "ready"]
 

@@ -9,6 +9,7 @@ import httpx
 from actors import housekeeping
 from domain.failures import CANCELLED_MESSAGE
 from domain.status import Status
+from tests.support.store_reads import history
 from tests.support.waiting import wait_for
 from web.preview.targets import fetch
 
@@ -64,7 +65,7 @@ def test_watchdog_redrives_a_stage_whose_message_was_lost(pipeline):
     assert housekeeping.watchdog(svc) == 1
     done = pipeline.wait_terminal(job.job_id)
     assert done.status == Status.READY
-    statuses = [e["status"] for _, e in store.history(job.job_id)]
+    statuses = [e["status"] for _, e in history(store, job.job_id)]
     assert statuses.count("starting") == 1 and statuses[-1] == "ready"
 
 

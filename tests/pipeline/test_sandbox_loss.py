@@ -11,6 +11,7 @@ from actors import housekeeping
 from domain.status import Status
 from domain.telemetry import Telemetry
 from tests.support.generators import ShortInstall
+from tests.support.store_reads import history
 from tests.support.waiting import wait_for
 from web.preview.targets import fetch
 
@@ -39,7 +40,7 @@ def test_a_sandbox_killed_mid_install_is_replaced_and_the_build_is_ready(pipelin
     # The replacement holds the generated app (restored from the stored files) and serves it.
     assert fetch(done.preview_upstream).status_code == 200
     assert [r.sandbox_id for r in svc.registry.for_job(job.job_id)] == [done.sandbox_id]
-    statuses = [e["status"] for _, e in svc.store.history(job.job_id)]
+    statuses = [e["status"] for _, e in history(svc.store, job.job_id)]
     assert statuses == ["queued", "starting", "scaffold", "code", "deps", "checks", "ready"]
     telemetry_writer.writer.flush()
     snap = Telemetry(svc.store.redis).snapshot()

@@ -10,6 +10,7 @@ from domain.handoff import Delivery, Writes
 from domain.messages import stage_message
 from domain.status import Status
 from domain.telemetry import Telemetry
+from tests.support.store_reads import history
 from tests.support.waiting import wait_for
 
 
@@ -38,7 +39,7 @@ def test_a_lost_next_message_is_sent_again_and_the_build_finishes(pipeline):
     assert job.status == Status.READY, job.error_detail
     assert job.sandbox_id == sandbox.id and job.redrives == 1  # starting did not run again
     assert [r.sandbox_id for r in svc.registry.for_job(job_id)] == [sandbox.id]
-    statuses = [e["status"] for _, e in svc.store.history(job_id)]
+    statuses = [e["status"] for _, e in history(svc.store, job_id)]
     assert statuses == ["queued", "starting", "scaffold", "code", "deps", "checks", "ready"]
     redrives = Telemetry(svc.store.redis).snapshot().counters["watchdog_redrives"]
     assert redrives == {("starting", "resent"): 1}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -29,16 +27,6 @@ needs_cgroups = pytest.mark.skipif(
     cgroups.detect().parents,
     reason="no writable cgroup v1 memory/pids controllers or cgroup2 hierarchy here "
            "(unprivileged, or a container without delegation)")
-
-
-def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def pids_running(argv: list[str]) -> list[int]:

@@ -13,7 +13,8 @@ import structlog
 
 from actors.sandbox import cgroups
 from actors.sandbox.isolation import Limits
-from tests.sandbox.helpers import MODES, alive, needs_cgroups, pids_running, wait_until
+from tests.sandbox.helpers import MODES, alive, needs_cgroups, pids_running
+from tests.support.waiting import wait_for
 
 pytestmark = [needs_cgroups]
 
@@ -67,7 +68,7 @@ def test_teardown_leaves_no_daemon_helper_or_cgroup(sb, make_runtime):
     # A daemon that double-forks out of the session and clears its environment (so no
     # marker finds it): only the sandbox's cgroup (or bwrap's PID namespace) still holds it.
     sb.start_background("env -i setsid sh -c 'sleep 7802 & exit 0'; exec sleep 7803")
-    daemons = wait_until(lambda: pids_running(["sleep", "7802"]), what="the daemon")
+    daemons = wait_for(lambda: pids_running(["sleep", "7802"]), message="the daemon")
     port = sb.preview_port()
     url = sb.preview_url(port)
     groups = dict(_groups(sb))
@@ -87,7 +88,7 @@ def test_teardown_leaves_no_daemon_helper_or_cgroup(sb, make_runtime):
 
 def test_a_reaper_kill_from_another_runtime_removes_the_cgroups(sb, make_runtime):
     sb.start_background("sleep 7804")
-    wait_until(lambda: pids_running(["sleep", "7804"]), what="the background sleep")
+    wait_for(lambda: pids_running(["sleep", "7804"]), message="the background sleep")
     groups = dict(_groups(sb))
     other = make_runtime("session")  # another process's view of the same root
     assert other.kill(sb.id) is True
@@ -106,7 +107,7 @@ def test_without_cgroups_the_sandbox_works_and_says_so_once(monkeypatch, make_ru
     assert sb.launcher.cgroup_paths == {}
     assert sb.run("echo works", timeout=10).output == "works\n"
     sb.start_background("setsid sleep 7805")
-    pids = wait_until(lambda: pids_running(["sleep", "7805"]), what="the background sleep")
+    pids = wait_for(lambda: pids_running(["sleep", "7805"]), message="the background sleep")
     assert sb.kill() is True  # the pid files and markers still find everything
     assert not [p for p in pids if alive(p)]
     monkeypatch.setattr(cgroups, "_support", None)  # the next test probes the real host again

@@ -3,10 +3,10 @@ that called setsid (which a process-group kill misses), also when called from an
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.sandbox.helpers import alive, pids_running, wait_until
+from tests.sandbox.helpers import alive, pids_running
+from tests.support.waiting import wait_for
 
 SCRIPT = ("sleep {a} & "
           "setsid sh -c 'sleep {b} & exec sleep {c}' & "
@@ -16,7 +16,7 @@ SCRIPT = ("sleep {a} & "
 def _start(sb, base: int) -> list[list[str]]:
     sb.start_background(SCRIPT.format(a=base, b=base + 1, c=base + 2))
     argvs = [["sleep", str(base + i)] for i in range(3)]
-    wait_until(lambda: all(pids_running(a) for a in argvs), what="sandbox processes")
+    wait_for(lambda: all(pids_running(a) for a in argvs), message="sandbox processes")
     return argvs
 
 
@@ -37,13 +37,11 @@ def test_kill_from_another_process(runtime, redis_url):
     code = ("import sys; from pathlib import Path; from actors.sandbox.local import LocalRuntime;"
             "print(LocalRuntime(Path(sys.argv[1]), use_bwrap=False).kill(sys.argv[2]))")
     root = str(Path(__file__).resolve().parents[2])
-    t0 = time.monotonic()
     done = subprocess.run([sys.executable, "-c", code, str(runtime.root), sb.id], cwd=root,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "True"
     assert not [p for p in pids if alive(p)]
-    assert time.monotonic() - t0 < 30
 
 
 def test_a_finished_foreground_command_leaves_nothing_behind(runtime):

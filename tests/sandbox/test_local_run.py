@@ -1,7 +1,6 @@
 """Commands in a local sandbox: results, output bound, timeout, cancel, scrubbed environment."""
 
 import threading
-import time
 
 import pytest
 
@@ -10,6 +9,7 @@ from actors.sandbox.procs import marked
 from domain.errors import Cancelled
 from domain.keys import Keys
 from tests.sandbox.helpers import alive, needs_bwrap, pids_running
+from tests.support.waiting import wait_for
 
 
 def test_exit_code_output_and_cwd(runtime):
@@ -29,23 +29,23 @@ def test_output_is_truncated_keeping_the_tail(runtime):
 
 
 def test_timeout_kills_the_command(runtime):
+    # The sleep ends by itself in 60 s: a timeout that never fires fails here, not at the
+    # suite's timeout. How soon it fires: `bin/bench stops`.
     sb = runtime.create("job-1", {}, 60)
-    t0 = time.monotonic()
-    res = sb.run("echo started; sleep 7771", timeout=0.5)
+    res = sb.run("echo started; sleep 60.7771", timeout=0.5)
     assert res.timed_out and not res.ok and "started" in res.output
-    assert time.monotonic() - t0 < 2.5
-    assert not [p for p in pids_running(["sleep", "7771"]) if alive(p)]
+    assert not [p for p in pids_running(["sleep", "60.7771"]) if alive(p)]
 
 
-def test_cancel_flag_in_redis_kills_the_command_within_a_second(runtime, r):
+def test_cancel_flag_in_redis_kills_the_command(runtime, r):
+    # A cancel check that is never heeded ends at the 30 s timeout without Cancelled. How soon
+    # a cancel stops the command: `bin/bench stops`.
     sb = runtime.create("job-c", {}, 60)
     flag = Keys("kiln").cancel("job-c")
     threading.Timer(0.5, lambda: r.set(flag, "1")).start()
-    t0 = time.monotonic()
     with pytest.raises(Cancelled):
         sb.run("sleep 7772 & setsid sleep 7773 & wait", timeout=30,
                cancel_check=lambda: bool(r.exists(flag)))
-    assert time.monotonic() - t0 < 1.5  # flag at 0.5 s, kill within 1 s
     leftover = pids_running(["sleep", "7772"]) + pids_running(["sleep", "7773"])
     assert not [p for p in leftover if alive(p)]
 
@@ -81,8 +81,7 @@ def test_every_process_carries_the_sandbox_marker(runtime):
     sb = runtime.create("job-1", {}, 60)
     handle = sb.start_background("sleep 7774")
     assert handle.startswith("bg-")
-    from tests.sandbox.helpers import wait_until
-    pids = wait_until(lambda: pids_running(["sleep", "7774"]), what="background sleep")
+    pids = wait_for(lambda: pids_running(["sleep", "7774"]), message="background sleep")
     assert set(pids) <= set(marked(sb.id))
     sb.kill()
     assert not [p for p in pids if alive(p)]

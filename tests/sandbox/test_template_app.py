@@ -6,7 +6,7 @@ import json
 import urllib.request
 
 from actors.generators.template import TemplateGenerator
-from tests.sandbox.helpers import wait_until
+from tests.support.waiting import wait_for
 
 GOAL = "A shopping list where I can add, tick off & delete <items> with due dates"
 
@@ -29,8 +29,8 @@ def test_template_app_checks_and_preview(runtime):
     port = sb.preview_port()
     sb.start_background(manifest["start"].replace("{port}", str(port)))
     url = sb.preview_url(port)
-    status, page = wait_until(lambda: _get(url + manifest["health"])[0] == 200 and _get(url),
-                              timeout=15, what="the preview server")
+    status, page = wait_for(lambda: _get(url + manifest["health"])[0] == 200 and _get(url),
+                            timeout=15, message="the preview server")
     assert status == 200 and html.escape(GOAL) in page and "<items>" not in page
 
     req = urllib.request.Request(url + "/api/items", data=b'{"title": "milk"}', method="POST",

@@ -4,13 +4,15 @@ a `dramatiq.Worker` with real threads, real local sandboxes and the template gen
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dramatiq
 import pytest
+from dramatiq.errors import QueueJoinTimeout
 
-from domain.messages import send_stage
+from domain.messages import QUEUE, send_stage
 from domain.settings import Settings
 from domain.status import Status
 from tests.support.waiting import wait_for
@@ -37,6 +39,19 @@ class Pipeline:
         store = self.svc.store
         return wait_for(lambda: (j := store.get_job(job_id)) and j.terminal and j,
                         timeout, message=f"job {job_id} to finish")
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every message sent so far has been processed and acknowledged, with a
+        deadline (Dramatiq's `Worker.join()` has none, and returns at once for a message it
+        has not fetched yet)."""
+        try:  # the queue and its delay queue, fetched or not, in Redis
+            self.svc.broker.join(QUEUE, timeout=int(timeout * 1000))
+        except QueueJoinTimeout:
+            raise AssertionError(f"messages still on {QUEUE} after {timeout} s") from None
+        joiner = threading.Thread(target=self.worker.join, daemon=True)
+        joiner.start()  # then the worker's threads finish what they hold
+        joiner.join(timeout)
+        assert not joiner.is_alive(), f"the worker still busy {timeout} s after its queue emptied"
 
     def use(self, **parts: object) -> None:
         from actors import context
@@ -70,4 +85,4 @@ def pipeline(r, redis_url, tmp_path) -> Iterator[Pipeline]:
         telemetry_writer.writer.flush()
         for record in pipe.svc.registry.all():
             pipe.svc.runtime.kill(record.sandbox_id)
-        context.reset()
+        context.install(None)

@@ -15,6 +15,7 @@ import httpx
 
 from domain.ids import new_id
 from domain.status import Status
+from tests.support.store_reads import history
 from tests.support.waiting import wait_for
 from tests.web.conftest import auth, job_at, token, walk
 
@@ -81,9 +82,9 @@ def test_every_transition_in_order(api, live, store, user_project):
     assert client.ended and snapshot["event"] == "snapshot"
     assert snapshot["data"]["status"] == "queued" and snapshot["data"]["job_id"] == job_id
     assert [e["data"]["status"] for e in rest] == [s.value for s in FIX_LOOP]
-    history = store.history(job_id)
-    assert snapshot["id"] == history[0][0]
-    assert [e["id"] for e in rest] == [entry_id for entry_id, _ in history[1:]]
+    stream = history(store, job_id)
+    assert snapshot["id"] == stream[0][0]
+    assert [e["id"] for e in rest] == [entry_id for entry_id, _ in stream[1:]]
     assert rest[-1]["data"]["build_version"] == "build_v0_1"
     assert rest[-1]["data"]["stage_label"] == "Build complete!"
 
@@ -106,7 +107,7 @@ def test_reconnect_with_last_event_id_gets_only_missed(api, live, store, user_pr
     assert seen == ["starting", "scaffold", "code", "deps", "checks", "failed"]
     assert all(e["event"] == "status" for e in second.events)
     assert [e["id"] for e in first.events[1:] + second.events] == [
-        entry_id for entry_id, _ in store.history(job_id)[1:]]
+        entry_id for entry_id, _ in history(store, job_id)[1:]]
 
 
 def test_late_joiner_gets_what_the_shared_reader_already_passed(api, live, store,
@@ -116,7 +117,7 @@ def test_late_joiner_gets_what_the_shared_reader_already_passed(api, live, store
     wait_for(lambda: early.events)
     walk(store, job_id, S.STARTING, S.SCAFFOLD, S.CODE)
     wait_for(lambda: len(early.events) == 4)  # the reader is now past all three
-    first_id = store.history(job_id)[0][0]
+    first_id = history(store, job_id)[0][0]
     late = Client(_url(live, job_id), {**auth(), "Last-Event-ID": first_id})
     wait_for(lambda: len(late.events) == 3)
     walk(store, job_id, S.DEPS, S.FAILED)
@@ -134,7 +135,7 @@ def test_terminal_job_gets_snapshot_and_end(api, live, store, user_project):
     client.join()
     assert [e["event"] for e in client.events] == ["snapshot"] and client.ended
     # The browser's automatic reconnect after the end gets 204, which stops EventSource.
-    last = store.history(job_id)[-1][0]
+    last = history(store, job_id)[-1][0]
     resumed = api.get(f"/api/generation/{job_id}/events",
                       headers={**auth(), "Last-Event-ID": last})
     assert resumed.status_code == 204

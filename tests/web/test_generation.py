@@ -13,6 +13,8 @@ from domain.failures import CANCELLED_MESSAGE
 from domain.ids import new_id
 from domain.settings import Settings
 from domain.status import STAGE_LABELS, Status
+from tests.support.store_reads import cancel_flag, history
+from tests.support.waiting import join_all
 from tests.web.conftest import auth, job_at, serve, walk
 from web import views
 from web.app import create_app
@@ -159,7 +161,7 @@ def test_cancel(api, store, user_project):
     assert res.status_code == 200
     assert res.json() == {"job_id": job_id, "status": "cancelled", "message": "Build cancelled"}
     job = store.get_job(job_id)
-    assert job.status == Status.FAILED and job.cancelled and store.is_cancelled(job_id)
+    assert job.status == Status.FAILED and job.cancelled and cancel_flag(store, job_id)
     assert job.error_message == CANCELLED_MESSAGE
     status = api.get(f"/api/generation/{job_id}/status", headers=auth()).json()
     assert status["cancelled"] is True and status["error_message"] == CANCELLED_MESSAGE
@@ -192,7 +194,7 @@ def test_a_build_cancelled_before_it_started_does_not_count_against_the_quota(ap
 def test_cancel_races_ready(api, live, store, user_project):
     for _ in range(15):
         job_id = job_at(store, user_project["project_id"], Status.CHECKS)
-        barrier = threading.Barrier(2)
+        barrier = threading.Barrier(2, timeout=30)
         outcome = {}
 
         def finish(job_id=job_id, barrier=barrier, outcome=outcome):
@@ -203,16 +205,16 @@ def test_cancel_races_ready(api, live, store, user_project):
         thread.start()
         barrier.wait()
         res = api.post(f"/api/generation/{job_id}/cancel", headers=auth())
-        thread.join()
+        join_all([thread], 30, "the READY transition")
         job = store.get_job(job_id)
-        last = store.history(job_id)[-1][1]
+        last = history(store, job_id)[-1][1]
         assert (res.status_code == 200) != outcome["ready"]  # exactly one side won
         if outcome["ready"]:
             assert res.status_code == 409 and job.status == Status.READY
-            assert not job.cancelled and not store.is_cancelled(job_id)
+            assert not job.cancelled and not cancel_flag(store, job_id)
             assert last["status"] == "ready"
         else:
-            assert job.status == Status.FAILED and job.cancelled and store.is_cancelled(job_id)
+            assert job.status == Status.FAILED and job.cancelled and cancel_flag(store, job_id)
             assert last["status"] == "failed" and last["cancelled"] == "1"
 
 
@@ -233,7 +235,7 @@ def test_preview_viewed(api, store, user_project):
 def test_concurrent_preview_viewed_creates_one_gate(api, live, store, user_project):
     job_id = job_at(store, user_project["project_id"], Status.CHECKS)
     walk(store, job_id, Status.READY)
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=30)
 
     def view(_):
         with httpx.Client(base_url=live.url, timeout=10) as client:

@@ -15,20 +15,6 @@ from domain.status import Status
 _MARKER = re.compile(r"sleep 300\.(\d{6})")
 
 
-def _pids(marker: str) -> list[int]:
-    found = []
-    needle = f".{marker}".encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if cmdline.startswith(b"sleep\0") and needle in cmdline:
-                found.append(int(entry.name))
-    return found
-
-
 def run(url: str, wd: Path, quick: bool) -> dict[str, Any]:
     samples = 5 if quick else 12
     latencies = []
@@ -38,10 +24,11 @@ def run(url: str, wd: Path, quick: bool) -> dict[str, Any]:
             kiln.wait(job_id, lambda j: j.status == Status.DEPS, 60)
             manifest = kiln.store.files(job_id).get("kiln.json", "")
             marker = _MARKER.search(manifest).group(1)  # type: ignore[union-attr]
-            common.wait_for(lambda m=marker: len(_pids(m)) >= 2, 30, "the install command")
+            common.wait_for(lambda m=marker: len(common.sleep_pids(m)) >= 2, 30,
+                            "the install command")
             started = time.perf_counter()
             kiln.http.post(f"/api/generation/{job_id}/cancel").raise_for_status()
-            common.wait_for(lambda m=marker: not _pids(m), 30, "the sandbox to die",
+            common.wait_for(lambda m=marker: not common.sleep_pids(m), 30, "the sandbox to die",
                             interval=0.002)
             latencies.append(time.perf_counter() - started)
     return {"samples": samples, "cancel_to_gone_ms": common.summary_ms(latencies)}

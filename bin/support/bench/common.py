@@ -134,6 +134,21 @@ def wait_for(check: Any, timeout: float, what: str,
         time.sleep(interval)
 
 
+def sleep_pids(marker: str) -> list[int]:
+    """Host pids of `sleep 300.<marker>` processes (read from /proc, not from Kiln)."""
+    found = []
+    needle = f".{marker}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"sleep\0") and needle in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
 def commandstats(r: redis.Redis) -> dict[str, int]:
     """Calls per command since the server started (INFO commandstats)."""
     return {name.removeprefix("cmdstat_"): int(v["calls"])

@@ -23,6 +23,7 @@ from bin.support.bench import (
     realistic,
     report,
     sandbox_start,
+    sandbox_stops,
     sse,
     status,
     threads,
@@ -48,6 +49,7 @@ BENCHMARKS = {"orchestration": _orchestration,
               "e2e": lambda url, wd, quick, _args: e2e.run(url, wd, quick),
               "admission": lambda url, wd, quick, _args: admission.run(url, wd, quick),
               "sandbox": lambda url, wd, quick, _args: sandbox_start.run(url, wd, quick),
+              "stops": lambda url, wd, quick, _args: sandbox_stops.run(url, wd, quick),
               "threads": lambda url, wd, quick, args: threads.run(
                   url, wd, quick, tuple(args.levels) if args.levels else None),
               "realistic": lambda url, wd, quick, args: realistic.run(

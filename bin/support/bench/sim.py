@@ -23,7 +23,7 @@ from actors.sandbox.registry import SandboxRecord, SandboxRegistry
 from bin.support.bench import sim_work
 from domain.errors import Cancelled, SandboxGone
 from domain.redis_client import connect_bounded
-from domain.settings import Settings, float_env
+from domain.settings import Settings
 
 INSTALLED = ".sim/installed"
 POLL_S = 0.1  # how often a running command asks whether its job was cancelled
@@ -63,7 +63,7 @@ class SimSandbox:
         goal = self.runtime.goal(self.job_id)
         iteration = sim_work.current_iteration()
         lose = (kind == "install" and self.runtime.r.hget(self.runtime.box(self.id), "first")
-                and sim_work.chance(kind, goal, iteration) < float_env("KILN_SIM_LOSS", 0.0))
+                and sim_work.chance(kind, goal, iteration) < sim_work.float_env("KILN_SIM_LOSS", 0.0))
         with self.runtime.work.span(self.job_id, kind, iteration) as span:
             started, limit = time.monotonic(), min(seconds, timeout)
             while (elapsed := time.monotonic() - started) < limit:
@@ -79,7 +79,7 @@ class SimSandbox:
                 raise SandboxGone(f"sim sandbox {self.id} is gone")
             if seconds > timeout:
                 span["outcome"] = "timed_out"
-                return CommandResult(-1, "timed out", timed_out=True, duration_s=timeout)
+                return CommandResult(-1, "timed out", timed_out=True)
             return self._finish(kind)
 
     def _finish(self, kind: str) -> CommandResult:

@@ -26,11 +26,15 @@ from contextlib import contextmanager
 import redis
 from dramatiq.middleware import CurrentMessage
 
-from domain.settings import float_env
-
 RANGES = {"create": (0.2, 2.0), "generate": (20.0, 120.0), "install": (10.0, 60.0),
           "checks": (2.0, 30.0)}
 KINDS = tuple(RANGES)
+
+
+def float_env(name: str, default: float) -> float:
+    """A simulation knob from the environment (KILN_SIM_*): unset or empty is the default."""
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
 
 
 def scale() -> float:
