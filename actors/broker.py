@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
-import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
@@ -32,6 +31,7 @@ from actors.consumer import Draining, KilnConsumer
 from domain.direct_script import DirectScript
 from domain.handoff import Delivery
 from domain.messages import QUEUE
+from domain.redis_client import broker_client
 from domain.settings import Settings
 
 
@@ -47,6 +47,7 @@ class KilnRedisBroker(RedisBroker):
         self._hooks: dict[str, list[Callable[..., None]]] = {}
         self._direct_dispatch: DirectScript | None = None
         super().__init__(*args, **kwargs)
+        self.db = int(self.client.connection_pool.connection_kwargs.get("db") or 0)
         self.idle_poll_ms = idle_poll_ms
         self._consumers: dict[str, weakref.WeakSet[KilnConsumer]] = {}
         # A snapshot of each queue's consumers for wake_consumers (once per stage): iterating
@@ -145,7 +146,7 @@ class KilnRedisBroker(RedisBroker):
                 "args": send.args, "kwargs": send.kwargs,
                 "options": {**send.options, "redis_message_id": send_id},
                 "message_id": send_id, "message_timestamp": send.message_timestamp}).decode()
-        return Delivery(queue=full, messages=f"{full}.msgs",
+        return Delivery(db=self.db, queue=full, messages=f"{full}.msgs",
                         unacked=f"{self.namespace}:__acks__.{self.broker_id}.{queue}",
                         ack_id=ack_id, send_id=send_id, send_data=send_data)
 
@@ -157,12 +158,8 @@ def make_broker(settings: Settings) -> KilnRedisBroker:
         TimeLimit(), ShutdownNotifications(), Retries(min_backoff=500, max_backoff=10_000),
         CurrentMessage(), Draining(),
     ]
-    # Dramatiq's own pool would be redis-py's default: at most 100 connections, and "Too many
-    # connections" for the 101st thread sending at once. Bounded, a thread waits for one.
-    pool = redis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=256,
-                                                 timeout=20)
     broker = KilnRedisBroker(
-        connection_pool=pool,
+        client=broker_client(settings.redis_url, settings.broker_db, max_connections=256),
         middleware=middleware,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.maintenance_chance,

@@ -25,6 +25,7 @@ _LUA = Path(__file__).with_name("lua")
 class Delivery:
     """The queue the stage's messages travel on, and the message that ran this stage."""
 
+    db: int  # the broker's database, where these keys are (KILN_BROKER_DB)
     queue: str  # LIST of message ids
     messages: str  # HASH message id -> encoded message
     unacked: str  # SET of this worker's fetched, not yet acknowledged message ids
@@ -97,7 +98,8 @@ class HandOff:
                   delivery.queue, delivery.messages, delivery.unacked],
             args=[store.prefix, repr(store.clock.now()), str(store.event_maxlen),
                   str(store.stage_deadline_s), job_id, stage.value, holder, json.dumps(body),
-                  delivery.ack_id, delivery.send_id, delivery.send_data, str(store.lease_s)])
+                  delivery.ack_id, delivery.send_id, delivery.send_data, str(store.lease_s),
+                  str(delivery.db)])
         status = Status(res[1]) if res[1] else None
         admitted = [(res[i], int(res[i + 1])) for i in range(3, len(res), 2)]
         return HandOffResult(res[0], status, res[2] or None, admitted)

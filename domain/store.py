@@ -78,6 +78,8 @@ class JobStore:
     def __init__(self, client: redis.Redis, prefix: str = "kiln", clock: Clock | None = None,
                  event_maxlen: int = 1000, stage_deadline_s: int = 0, lease_s: int = 0) -> None:
         self.redis = client
+        # Its database: scripts that also touch the broker's (KILN_BROKER_DB) switch back to it.
+        self.db = int(client.connection_pool.connection_kwargs.get("db") or 0)
         self.keys = Keys(prefix)
         self.prefix = prefix
         self.clock = clock or Clock()
@@ -240,7 +242,8 @@ class JobStore:
         args = self._common(job.job_id) + [
             job.status.value, repr(job.stage_started_at), takeover.send_id, str(max_redrives),
             str(self.lease_s), resend.send_id if resend else "",
-            resend.send_data if resend else "", takeover.send_data]
+            resend.send_data if resend else "", takeover.send_data, str(takeover.db),
+            str(self.db)]
         keys = self._job_keys(job.job_id) + [takeover.messages, takeover.queue]
         return self._redrive(keys=keys, args=args)[0]
 

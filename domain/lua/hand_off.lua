@@ -11,6 +11,7 @@ local reply, _, w, own, sandbox = begin()
 if reply then return reply end
 for _, v in ipairs(w.fields) do own[#own + 1] = v end
 redis.call('HSET', KEYS[1], unpack(own))
+to_queue_db()
 if ARGV[11] ~= '' then
   redis.call('HSET', KEYS[6], ARGV[10], ARGV[11])
   redis.call('RPUSH', KEYS[5], ARGV[10])

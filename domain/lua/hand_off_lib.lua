@@ -5,12 +5,21 @@
 -- ARGV: 5 job_id, 6 stage, 7 holder (the id of the message that entered the stage), 8 writes
 --       JSON {fields = {k, v, ...}, files = {path = text} | absent, claim = {seen, new} |
 --       absent, ready = {...} | absent}, 9 message id to acknowledge ('' for none),
---       10 the next stage's message id ('' for none), 12 sandbox lease seconds ('0': none).
+--       10 the next stage's message id ('' for none), 12 sandbox lease seconds ('0': none),
+--       13 the broker's database.
+-- KEYS 5-7 are Dramatiq's, in the broker's database (KILN_BROKER_DB); the others are in the
+-- caller's. A script switches once, after its last write of Kiln's data (`to_queue_db`): its
+-- SELECT is its own (Redis >= 2.8.12), the caller's connection stays on Kiln's database.
 -- The hand-off marks the job `handed_off = <stage>:<holder>` with the id of the message it
 -- queued (`next_message`): from here the job waits for a worker, which the watchdog never
 -- takes for a stall while that message exists (redrive.lua). Progress renews the lease of the
 -- job's sandbox (`lease_until`, read by the reaper).
 
+local function to_queue_db()
+  redis.call('SELECT', ARGV[13])
+end
+
+-- In the broker's database (after to_queue_db).
 local function ack()
   if ARGV[9] ~= '' and redis.call('SREM', KEYS[7], ARGV[9]) > 0 then
     redis.call('HDEL', KEYS[6], ARGV[9])
@@ -28,7 +37,7 @@ local function begin()
   if h[5] == '1' then return {'cancelled', cur, sandbox} end  -- set with the cancel flag
   if cur ~= ARGV[6] or (h[2] or '') ~= holder then return {'moved', cur, sandbox} end
   local mark = ARGV[6] .. ':' .. holder
-  if h[3] == mark then ack(); return {'twin', cur, sandbox} end
+  if h[3] == mark then to_queue_db(); ack(); return {'twin', cur, sandbox} end
   local w = cjson.decode(ARGV[8])
   -- On the record only: clients never see these.
   local own = {'handed_off', mark, 'next_message', ARGV[10]}

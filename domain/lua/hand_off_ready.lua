@@ -21,10 +21,11 @@ if record then
   redis.call('HSET', KEYS[4], sandbox, cjson.encode(data))
 end
 push_duration(tostring(tonumber(NOW) - tonumber(h[6] or h[7] or NOW)), tonumber(r.window))
-ack()
 local out = {'ready', 'ready', sandbox}
 local a = r.admission
 for _, v in ipairs(admit_waiting(tonumber(a[1]), tonumber(a[2]), cjson.decode(a[3]), a[4])) do
   out[#out + 1] = v
 end
+to_queue_db()
+ack()
 return out

@@ -14,10 +14,20 @@
 -- KEYS: 1 job, 2 events, 3 cancel, 4 queue messages (id -> data), 5 queue (list of ids).
 -- ARGV: 1 prefix, 2 now, 3 maxlen, 4 stage_deadline, 5 job_id, 6 status, 7 stage_started_at,
 -- 8 new holder, 9 max re-drives, 10 lease seconds ('0': none), 11 the next message's id and
--- 12 its data as the caller read the job ('' when it had none), 13 the new holder's message.
+-- 12 its data as the caller read the job ('' when it had none), 13 the new holder's message,
+-- 14 the broker's database (KEYS 4-5 are Dramatiq's), 15 Kiln's database (the others).
 -- Returns {outcome, attempt, iteration}; outcome: waiting | resent | ok | exhausted | moved.
 PREFIX, NOW, MAXLEN = ARGV[1], ARGV[2], ARGV[3]
 local job, msgs, queue, job_id = KEYS[1], KEYS[4], KEYS[5], ARGV[5]
+
+-- A look at or a write to the queue, in the broker's database and back (a script's SELECT is
+-- its own: the caller's connection stays on Kiln's database).
+local function on_queue(command, key, ...)
+  redis.call('SELECT', ARGV[14])
+  local reply = redis.call(command, key, ...)
+  redis.call('SELECT', ARGV[15])
+  return reply
+end
 local h = redis.call('HMGET', job, 'status', 'stage_started_at', 'attempt', 'iteration',
   'redrives', 'holder', 'handed_off', 'next_message', 'deliveries')
 if h[1] ~= ARGV[6] or h[2] ~= ARGV[7] then
@@ -35,13 +45,13 @@ local function again(outcome)
 end
 
 local function send(id, data)
-  redis.call('HSET', msgs, id, data)
-  redis.call('RPUSH', queue, id)
+  on_queue('HSET', msgs, id, data)
+  on_queue('RPUSH', queue, id)
 end
 
 if h[7] and h[7] == h[1] .. ':' .. holder then
   local next_id = h[8] or ''
-  if next_id == '' or redis.call('HEXISTS', msgs, next_id) == 1 or next_id ~= ARGV[11] then
+  if next_id == '' or on_queue('HEXISTS', msgs, next_id) == 1 or next_id ~= ARGV[11] then
     return again('waiting')  -- (a different id than the caller read: look again next time)
   end
   if redrives >= tonumber(ARGV[9]) then return {'exhausted', h[3], h[4]} end
@@ -49,8 +59,8 @@ if h[7] and h[7] == h[1] .. ':' .. holder then
   redis.call('HSET', job, 'redrives', redrives + 1)
   return again('resent')
 end
-if holder ~= '' and redis.call('HEXISTS', msgs, holder) == 1
-    and (h[9] == '0' or redis.call('LPOS', queue, holder)) then
+if holder ~= '' and on_queue('HEXISTS', msgs, holder) == 1
+    and (h[9] == '0' or on_queue('LPOS', queue, holder)) then
   return again('waiting')
 end
 if redrives >= tonumber(ARGV[9]) then return {'exhausted', h[3], h[4]} end
