@@ -56,7 +56,7 @@ def hand_off(ctx: StageContext, result: Next | Ready | None) -> str:
                     claim=(job.sandbox_id or "", created.id) if created else None)
     expires = svc.store.clock.now() + svc.settings.preview_ttl_s
     if isinstance(result, Ready):
-        res = svc.handoff.ready(job.job_id, holder, writes, svc.broker.delivery(message, None),
+        res = svc.handoff.ready(job, holder, writes, svc.broker.delivery(message, None),
                                 expires, svc.capacity)
     else:
         send = stage_message(result.stage or next_stage(stage), job.job_id, job.attempt,

@@ -28,8 +28,8 @@ log = get_logger("kiln.housekeeping")
 
 
 def _claim(svc: Services, task: str, interval_s: float) -> bool:
-    key = f"{svc.settings.redis_prefix}:housekeeping:{task}"
-    return bool(svc.store.redis.set(key, "1", nx=True, px=max(1, int(interval_s * 1000))))
+    return bool(svc.store.redis.set(svc.store.keys.housekeeping(task), "1", nx=True,
+                                    px=max(1, int(interval_s * 1000))))
 
 
 def release_scheduled(svc: Services) -> int:
@@ -50,7 +50,7 @@ def queue_upkeep(svc: Services) -> int:
     resent = 0
     for job_id, attempt in svc.capacity.stale_admissions(STALE_ADMISSION_S):
         # At most one re-send per job per period: a backlog is not a lost message.
-        key = f"{svc.settings.redis_prefix}:resent:{job_id}:{attempt}"
+        key = svc.store.keys.resent(job_id, attempt)
         if svc.store.redis.set(key, "1", nx=True, ex=int(STALE_ADMISSION_S)):
             send_stage(svc.broker, Status.STARTING, job_id, attempt)
             resent += 1

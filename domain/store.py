@@ -96,11 +96,17 @@ class JobStore:
         self._replace = client.register_script((_LUA / "replace_sandbox.lua").read_text())
 
     def _common(self, job_id: str) -> list[str]:
-        return [self.prefix, repr(self.clock.now()), str(self.event_maxlen),
-                str(self.stage_deadline_s), job_id]
+        return [repr(self.clock.now()), str(self.event_maxlen), str(self.stage_deadline_s),
+                job_id]
 
-    def _job_keys(self, job_id: str) -> list[str]:
-        return [self.keys.job(job_id), self.keys.events(job_id), self.keys.cancel(job_id)]
+    def state_keys(self, job_id: str, to: Status | None = None) -> list[str]:
+        """The keys a transition of the job to `to` touches (Keys.job_state). A terminal one
+        frees the job's slots and a READY one numbers the project's build: those keys name
+        the job's user and project, read first (they never change once the job exists)."""
+        if to not in TERMINAL:
+            return self.keys.job_state(job_id)
+        user_id, project_id = self.redis.hmget(self.keys.job(job_id), "user_id", "project_id")
+        return self.keys.job_state(job_id, user_id or "", project_id or "")
 
     # -- projects -------------------------------------------------------------------------
     def create_project(self, user_id: str, name: str) -> dict[str, Any]:
@@ -182,7 +188,8 @@ class JobStore:
         args = [expected.value, str(len(flat) // 2), *flat]
         for path, text in (files or {}).items():
             args += [path, text]
-        keys = self._job_keys(job_id) + [self.keys.files(job_id)]
+        keys = [self.keys.job(job_id), self.keys.events(job_id), self.keys.cancel(job_id),
+                self.keys.files(job_id)]
         return bool(self._update(keys=keys, args=args))
 
     def files(self, job_id: str) -> dict[str, str]:
@@ -192,9 +199,10 @@ class JobStore:
     def transition(self, job_id: str, to: Status, expected: Status | None = None,
                    cancel: bool = False, **fields: Any) -> TransitionResult:
         """Move the job to `to` if legal (and if it is at `expected`, when given)."""
-        args = self._common(job_id) + [expected.value if expected else "", Status(to).value,
+        to = Status(to)
+        args = self._common(job_id) + [expected.value if expected else "", to.value,
                                         "1" if cancel else "0"] + _flat(fields)
-        res = self._transition(keys=self._job_keys(job_id), args=args)
+        res = self._transition(keys=self.state_keys(job_id, to), args=args)
         if res[0] == "missing":
             return TransitionResult(False, None, reason="missing")
         previous = Status(res[1])
@@ -211,8 +219,8 @@ class JobStore:
         args = self._common(job_id) + [stage.value, str(attempt), str(iteration),
                                         str(max_deliveries), message_id,
                                         "1" if with_files else "0", str(self.lease_s)]
-        keys = self._job_keys(job_id) + [self.keys.files(job_id)]
-        res = self._enter(keys=keys, args=args)
+        res = self._enter(keys=[self.keys.files(job_id), *self.keys.job_state(job_id)],
+                          args=args)
         status = Status(res[1]) if res[1] else None
         if len(res) < 3:
             return StageEntry(res[0], status, None)
@@ -225,7 +233,7 @@ class JobStore:
         """Open a new attempt of a FAILED job (replay). Returns (outcome, new attempt)."""
         args = self._common(job_id) + [str(expected_attempt), Status(resume_at).value,
                                         "1" if include_cancelled else "0"]
-        res = self._reopen(keys=self._job_keys(job_id), args=args)
+        res = self._reopen(keys=self.keys.job_state(job_id), args=args)
         return res[0], (int(res[1]) if res[0] == "ok" else None)
 
     def overdue(self, now: float, limit: int = 100) -> list[str]:
@@ -244,7 +252,7 @@ class JobStore:
             str(self.lease_s), resend.send_id if resend else "",
             resend.send_data if resend else "", takeover.send_data, str(takeover.db),
             str(self.db)]
-        keys = self._job_keys(job.job_id) + [takeover.messages, takeover.queue]
+        keys = [*self.keys.job_state(job.job_id), takeover.messages, takeover.queue]
         return self._redrive(keys=keys, args=args)[0]
 
     def replace_sandbox(self, job_id: str, stage: Status, holder: str, lost: str, new: str,

@@ -14,6 +14,8 @@ from typing import Any
 
 import redis
 
+from domain.keys import Keys
+
 # metric -> (help, label names). Names are exposed as kiln_<metric>_total.
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stage_runs": ("Stage runs by outcome (done, failed, cancelled, retry, error)", ("stage", "outcome")),
@@ -60,7 +62,7 @@ class Snapshot:
 
 
 def metrics_key(prefix: str) -> str:
-    return f"{prefix}:metrics"
+    return Keys(prefix).metrics()
 
 
 Increments = list[tuple[str, int | float]]  # (field, amount): what a write adds

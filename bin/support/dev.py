@@ -139,7 +139,7 @@ def main(argv: list[str]) -> int:
         env["REDIS_URL"] = redis_server.start()
         print(f"bin/dev: redis at {env['REDIS_URL']} (data in {kiln_dir / 'redis'})", flush=True)
     os.environ.update(env)
-    for line in migrate(Settings.from_env()):  # data of an older Kiln: today's layout first
+    for line in migrate(Settings.from_env()).lines():  # an older Kiln's data: today's layout
         print(f"bin/dev: {line}", flush=True)
     logs = kiln_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)

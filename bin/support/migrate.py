@@ -4,6 +4,10 @@
 - Dramatiq's keys (`dramatiq:*`) move from Kiln's database to the broker's (KILN_BROKER_DB).
   Where the broker's database already holds a key (a new process ran first), the old contents
   are added to it: queued messages ahead of the newer ones, nothing overwritten.
+- A job's keys get the job's id as their hash tag (`kiln:job:<id>:events` becomes
+  `kiln:job:{<id>}:events`), a project's keys the project's id; each key keeps its contents
+  and expiry (RENAMENX). A key whose new name is already taken is left where it is and named
+  in the output.
 
 Every step finds only what is still in the old layout and moves it one key at a time, each in
 one script: safe to run twice, and to stop half way. Run it while no older web app or worker
@@ -13,10 +17,14 @@ writes (bin/dev runs it before it starts its processes).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from dataclasses import dataclass
 
 import redis
 
+from domain.ids import ID_PATTERN
+from domain.keys import Keys
 from domain.redis_client import connect, database
 from domain.settings import ConfigError, Settings
 
@@ -59,15 +67,48 @@ def move_broker_keys(kiln: redis.Redis, kiln_db: int, broker_db: int) -> int:
                for key in list(kiln.scan_iter(match=f"{DRAMATIQ_NAMESPACE}:*", count=1000)))
 
 
-def migrate(settings: Settings) -> list[str]:
-    """Every step, in order; returns a line per step that changed something."""
+def tag_ids(kiln: redis.Redis, prefix: str) -> tuple[int, list[str]]:
+    """Rename a job's and a project's keys from `<prefix>:job:<id>...` to today's
+    `Keys(prefix).job(<id>)...` (the id as hash tag). Returns how many were renamed and the
+    old names left in place because their new name was taken."""
+    keys = Keys(prefix)
+    renamed, taken = 0, []
+    for kind, new in (("job", keys.job), ("project", keys.project)):
+        old = re.compile(re.escape(f"{prefix}:{kind}:") + f"({ID_PATTERN})(:.*)?", re.S)
+        for key in list(kiln.scan_iter(match=f"{prefix}:{kind}:*", count=1000)):
+            match = old.fullmatch(key)
+            if match is None:  # today's name (`{<id>}`), or not an id at all
+                continue
+            if kiln.renamenx(key, new(match.group(1)) + (match.group(2) or "")):
+                renamed += 1
+            elif kiln.exists(key):  # (else another run renamed it meanwhile)
+                taken.append(key)
+    return renamed, taken
+
+
+@dataclass(frozen=True)
+class Migration:
+    moved: int  # Dramatiq keys moved to the broker's database
+    renamed: int  # job and project keys renamed to their hash-tagged names
+    taken: list[str]  # old names left in place: their new name was taken
+
+    def lines(self) -> list[str]:
+        """What changed, a line each (none when nothing was left to migrate)."""
+        out = []
+        if self.moved:
+            out.append(f"moved {self.moved} Dramatiq key(s) to the broker's database")
+        if self.renamed:
+            out.append(f"renamed {self.renamed} job and project key(s) to hash-tagged names")
+        return out + [f"left {key}: its new name is taken" for key in self.taken]
+
+
+def migrate(settings: Settings) -> Migration:
+    """Every step, in order."""
     kiln = connect(settings.redis_url)
     try:
-        done = []
         moved = move_broker_keys(kiln, database(settings.redis_url), settings.broker_db)
-        if moved:
-            done.append(f"moved {moved} Dramatiq key(s) to database {settings.broker_db}")
-        return done
+        renamed, taken = tag_ids(kiln, settings.redis_prefix)
+        return Migration(moved, renamed, taken)
     finally:
         kiln.close()
 
@@ -76,13 +117,13 @@ def main(argv: list[str]) -> int:
     argparse.ArgumentParser(prog="bin/migrate", description=__doc__.splitlines()[0]).parse_args(
         argv)
     try:
-        lines = migrate(Settings.from_env())
+        done = migrate(Settings.from_env())
     except ConfigError as exc:
         print(f"bin/migrate: {exc}", file=sys.stderr)
         return 2
-    for line in lines or ["nothing to migrate"]:
+    for line in done.lines() or ["nothing to migrate"]:
         print(f"bin/migrate: {line}")
-    return 0
+    return 1 if done.taken else 0
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, broker_r
     registry.register(SandboxRecord("sb-1", running, "local", "h", 1.0, 2.0))
     _fetched(broker_r, "cur")
     expires = store.clock.now() + 3600
-    res = handoff.ready(running, "m-checks", Writes(fields={"preview_url": "http://p/"}),
+    res = handoff.ready(store.get_job(running), "m-checks", Writes(fields={"preview_url": "http://p/"}),
                         _delivery("cur"), expires, capacity)
     assert res.outcome == "ready" and res.admitted == [(waiting, 1)]
     job = store.get_job(running)
