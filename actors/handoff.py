@@ -17,7 +17,7 @@ from actors.sandbox.base import Sandbox
 from domain.handoff import HandOffResult, Writes
 from domain.logs import get_logger
 from domain.messages import QUEUE, stage_message
-from domain.status import Status, next_stage
+from domain.status import Status, handed_to
 
 if TYPE_CHECKING:
     from actors.stage import StageContext
@@ -28,8 +28,8 @@ log = get_logger("kiln.stage")
 @dataclass(frozen=True)
 class Next:
     """Hand the job on, with what the stage made (written only while it still holds the
-    stage). By default to the following stage; the fix loop goes back to scaffold with
-    iteration + 1."""
+    stage). By default to the following stage; from the last stage, to the fix loop's next
+    iteration (domain/status.py: handed_to)."""
 
     stage: Status | None = None
     iteration: int | None = None
@@ -59,8 +59,9 @@ def hand_off(ctx: StageContext, result: Next | Ready | None) -> str:
         res = svc.handoff.ready(job, holder, writes, svc.broker.delivery(message, None),
                                 expires, svc.capacity)
     else:
-        send = stage_message(result.stage or next_stage(stage), job.job_id, job.attempt,
-                             job.iteration if result.iteration is None else result.iteration)
+        to, iteration = handed_to(stage, job.iteration)
+        send = stage_message(result.stage or to, job.job_id, job.attempt,
+                             iteration if result.iteration is None else result.iteration)
         res = svc.handoff.next_stage(job.job_id, stage, holder, writes,
                                      svc.broker.delivery(message, send))
     if res.acknowledged and message is not None:

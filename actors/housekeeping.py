@@ -21,7 +21,7 @@ from domain.failures import Reason
 from domain.job import Job
 from domain.logs import get_logger
 from domain.messages import QUEUE, send_stage, stage_message
-from domain.status import STAGES, Status, next_stage
+from domain.status import STAGES, Status, handed_to
 from domain.telemetry import Telemetry
 
 log = get_logger("kiln.housekeeping")
@@ -60,14 +60,11 @@ def queue_upkeep(svc: Services) -> int:
 
 
 def _next_message(job: Job) -> dramatiq.Message | None:
-    """The message the job's last hand-off queued (the watchdog re-sends it if it was lost):
-    checks hands off only to the fix loop (READY has no next message), the others onward."""
+    """The message the job's last hand-off queued (the watchdog re-sends it if it was lost);
+    the last stage's only next message is the fix loop's (READY has none)."""
     if not job.next_message or job.status not in STAGES:
         return None
-    if job.status == Status.CHECKS:
-        stage, iteration = Status.SCAFFOLD, job.iteration + 1
-    else:
-        stage, iteration = next_stage(job.status), job.iteration
+    stage, iteration = handed_to(job.status, job.iteration)
     message = stage_message(stage, job.job_id, job.attempt, iteration)
     return message.copy(message_id=job.next_message)
 

@@ -16,7 +16,7 @@ from typing import Any
 from domain.capacity import Capacity, capacity_prelude
 from domain.direct_script import DirectScript
 from domain.job import Job
-from domain.status import Status
+from domain.status import LAST_STAGE, Status
 from domain.store import JobStore, _flat, _lua_prelude
 
 _LUA = Path(__file__).with_name("lua")
@@ -75,15 +75,15 @@ class HandOff:
 
     def ready(self, job: Job, holder: str, writes: Writes, delivery: Delivery,
               expires_at: float, capacity: Capacity) -> HandOffResult:
-        """Finish CHECKS as READY: the preview's expiry, the build's duration for the queue's
-        ETAs, and the admission of waiting jobs into the freed slot (by `capacity`'s caps).
-        `job`: any read of it (its user and project name the slots READY frees)."""
+        """Finish the last stage as READY: the preview's expiry, the build's duration for the
+        queue's ETAs, and the admission of waiting jobs into the freed slot (by `capacity`'s
+        caps). `job`: any read of it (its user and project name the slots READY frees)."""
         body = self._writes(writes)
         body["ready"] = {"expires_at": repr(expires_at), "window": capacity.duration_window,
                          "admission": capacity.admission_args()}
         keys = self.store.keys
         more = [*keys.job_state(job.job_id, job.user_id, job.project_id), *keys.capacity()]
-        return self._run(self._ready, job.job_id, Status.CHECKS, holder, body, delivery, more)
+        return self._run(self._ready, job.job_id, LAST_STAGE, holder, body, delivery, more)
 
     @staticmethod
     def _writes(writes: Writes) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from domain.direct_script import DirectScript
 from domain.ids import new_id
 from domain.job import Job
 from domain.keys import Keys
-from domain.status import TERMINAL, TRANSITIONS, Status
+from domain.status import FIX_LOOP_TO, LAST_STAGE, TERMINAL, TRANSITIONS, Status
 from domain.versions import build_version
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ def _lua_prelude() -> str:
                      for to in sorted(targets))
     terminal = "|".join(sorted(s.value for s in TERMINAL))
     return (f"local TRANSITIONS, TERMINALS = '|{pairs}|', '|{terminal}|'\n"
+            f"local LAST_STAGE, FIX_LOOP_TO = '{LAST_STAGE.value}', '{FIX_LOOP_TO.value}'\n"
             + (_LUA / "transition_lib.lua").read_text())
 
 
@@ -191,6 +192,22 @@ class JobStore:
         keys = [self.keys.job(job_id), self.keys.events(job_id), self.keys.cancel(job_id),
                 self.keys.files(job_id)]
         return bool(self._update(keys=keys, args=args))
+
+    # -- the fix loop ---------------------------------------------------------------------
+    def feedback(self, job_id: str) -> str | None:
+        """The last failed checks' output, for the code stage of the fix loop's next turn."""
+        return self.redis.get(self.keys.feedback(job_id))
+
+    def failure_fingerprint(self, job_id: str) -> str | None:
+        """The shape of that failure (the fix loop stops when a failure repeats)."""
+        return self.redis.get(self.keys.feedback_fingerprint(job_id))
+
+    def set_feedback(self, job_id: str, output: str, fingerprint: str,
+                     ttl_s: int = 86_400) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.keys.feedback(job_id), output, ex=ttl_s)
+        pipe.set(self.keys.feedback_fingerprint(job_id), fingerprint, ex=ttl_s)
+        pipe.execute()
 
     def files(self, job_id: str) -> dict[str, str]:
         """The app files the code stage wrote for this job (kept for replays and summaries)."""

@@ -56,7 +56,7 @@ if cur == stage then
 end
 if not allowed(cur, stage) then return {'duplicate', cur} end
 local wanted = job_iteration
-if cur == 'checks' and stage == 'scaffold' then wanted = job_iteration + 1 end
+if cur == LAST_STAGE and stage == FIX_LOOP_TO then wanted = job_iteration + 1 end
 if iteration ~= wanted then return {'duplicate', cur} end
 local quiet = {'deliveries', '1', 'holder', message_id}
 if lease > 0 then quiet[5], quiet[6] = 'lease_until', tostring(tonumber(NOW) + lease) end

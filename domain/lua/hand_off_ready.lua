@@ -1,4 +1,4 @@
--- The last stage's hand-off: CHECKS -> READY, the preview's registry expiry, the build's
+-- The last stage's hand-off: LAST_STAGE -> READY, the preview's registry expiry, the build's
 -- duration (the queue's ETAs) and the admission of waiting jobs into the freed slot, with the
 -- acknowledgement of the message (hand_off_lib.lua). KEYS (beyond hand_off_lib's): the job's
 -- state keys (state_keys(8), all ten), the capacity keys (capacity_keys(18)).

@@ -1,5 +1,6 @@
 -- Shared by every job-state script. The transition table is generated from domain/status.py
--- and prepended as two strings: TRANSITIONS = '|from>to|...|' and TERMINALS = '|status|...|'.
+-- and prepended as two strings: TRANSITIONS = '|from>to|...|' and TERMINALS = '|status|...|';
+-- with them LAST_STAGE and FIX_LOOP_TO (the fix loop's edge back).
 -- NOW, MAXLEN and STAGE_DEADLINE are set by each script before calling apply().
 
 local NOW, MAXLEN, STAGE_DEADLINE
