@@ -180,7 +180,7 @@ def run_once(svc: Services, force: bool = False) -> dict[str, int]:
         if force or _claim(svc, name, interval):
             try:
                 done[name] = task(svc)
-            except Exception:  # one failing sweep must not stop the others
+            except Exception:  # deliberately any: one failing sweep must not stop the others
                 log.exception("housekeeping.failed", task=name)
     return done
 
@@ -203,5 +203,5 @@ class Housekeeping(dramatiq.Middleware):
         while not self._stop.wait(self.tick_s):
             try:
                 run_once(context.services())
-            except Exception:
+            except Exception:  # deliberately any: the loop outlives one bad round (logged)
                 log.exception("housekeeping.loop_failed")

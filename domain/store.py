@@ -184,7 +184,8 @@ class JobStore:
                **fields: Any) -> bool:
         """Write non-status fields (and optionally the job's files) while the job is still at
         `expected` and not cancelled. False when it moved on or was cancelled."""
-        assert "status" not in fields
+        if "status" in fields:
+            raise ValueError("update() writes no status: a status changes by transition()")
         flat = _flat(fields)
         args = [expected.value, str(len(flat) // 2), *flat]
         for path, text in (files or {}).items():

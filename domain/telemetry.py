@@ -69,7 +69,8 @@ Increments = list[tuple[str, int | float]]  # (field, amount): what a write adds
 
 
 def counter(metric: str, *labels: str, n: int = 1) -> Increments:
-    assert metric in COUNTERS and len(labels) == len(COUNTERS[metric][1])
+    if metric not in COUNTERS or len(labels) != len(COUNTERS[metric][1]):
+        raise ValueError(f"no counter {metric} with labels {labels}")
     return [("|".join((metric, *labels)), n)]
 
 
