@@ -20,7 +20,7 @@ from actors.sandbox.registry import this_host
 from domain.failures import Reason
 from domain.job import Job
 from domain.logs import get_logger
-from domain.messages import QUEUE, send_stage, stage_message
+from domain.messages import send_stage, stage_message
 from domain.status import STAGES, Status, handed_to
 from domain.telemetry import Telemetry
 
@@ -102,10 +102,10 @@ def _look_at(svc: Services, job: Job, telemetry: Telemetry) -> int:
         telemetry.count("watchdog_waiting", job.status.value)
         return 0
     if outcome == "ok":
-        svc.broker.wake_consumers(QUEUE)
+        svc.broker.wake_consumers(takeover.queue_name)
         log.warning("watchdog.redrive", job_id=job.job_id, stage=job.status.value)
-    elif outcome == "resent":
-        svc.broker.wake_consumers(QUEUE)
+    elif outcome == "resent" and resend is not None:
+        svc.broker.wake_consumers(resend.queue_name)
         log.warning("watchdog.resent", job_id=job.job_id, stage=job.status.value,
                     message_id=job.next_message)
     elif outcome == "exhausted":

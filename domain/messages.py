@@ -19,9 +19,11 @@ QUEUE = "kiln"
 STAGE_ACTOR: dict[Status, str] = {stage: f"stage_{stage.value}" for stage in STAGES}
 
 
-def stage_message(stage: Status, job_id: str, attempt: int = 1, iteration: int = 0
-                  ) -> dramatiq.Message:
-    return dramatiq.Message(queue_name=QUEUE, actor_name=STAGE_ACTOR[stage],
+def stage_message(stage: Status, job_id: str, attempt: int = 1, iteration: int = 0,
+                  queue: str = QUEUE) -> dramatiq.Message:
+    """A stage's message, built with Dramatiq's public Message API; on Kiln's one queue unless
+    told another (a stage's hand-off sends to the queue its next message names)."""
+    return dramatiq.Message(queue_name=queue, actor_name=STAGE_ACTOR[stage],
                             args=(job_id, attempt, iteration), kwargs={}, options={})
 
 

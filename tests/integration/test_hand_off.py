@@ -156,3 +156,32 @@ def test_the_brokers_layout_round_trips_through_a_real_consumer(store, handoff, 
     assert (sent.actor_name, tuple(sent.args)) == ("stage_deps", (job_id, 1, 0))
     assert broker_r.smembers(unacked) == {sent.options["redis_message_id"]}
     consumer.close()
+
+
+def test_a_hand_off_to_another_queue_leaves_the_ack_to_the_consumer(store, handoff, r,
+                                                                     broker_r, redis_url):
+    """The next message may go to another queue (a host's own, later): it lands there, and
+    the message that ran the stage stays for its own consumer to acknowledge."""
+    from actors.broker import KilnRedisBroker
+    from domain.messages import QUEUE, stage_message
+    from domain.redis_client import broker_client
+
+    broker = KilnRedisBroker(client=broker_client(redis_url, Settings.from_env().broker_db),
+                             middleware=[], namespace="kiln-test")
+    for name in ("stage_code", "stage_deps"):
+        broker.declare_actor(type("A", (), {"actor_name": name, "queue_name": QUEUE})())
+    consumer = broker.consume(QUEUE, prefetch=1, timeout=50)
+    broker.enqueue(stage_message(Status.CODE, "job-1"))
+    current = next(m for m in consumer if m is not None)
+    job_id = _at(store, {"project_id": "p"}, Status.CODE, holder=current.message_id)
+    send = stage_message(Status.DEPS, job_id, queue="kiln.host.h1")
+    delivery = broker.delivery(current, send)
+    assert delivery.ack_id == ""  # not this script's to acknowledge
+    res = handoff.next_stage(job_id, Status.CODE, current.message_id, Writes(), delivery)
+    assert res.outcome == "handed_off"
+    assert broker_r.lrange("kiln-test:kiln.host.h1", 0, -1) == [send.message_id]
+    unacked = f"kiln-test:__acks__.{broker.broker_id}.{QUEUE}"
+    assert broker_r.smembers(unacked) == {current.options["redis_message_id"]}
+    consumer.ack(current)  # its consumer's own acknowledgement
+    assert not broker_r.smembers(unacked)
+    consumer.close()
