@@ -86,7 +86,7 @@ class CancelWatch:
                 continue
             try:
                 flags = client.mget(keys)
-            except Exception as exc:  # an outage: checks ask Redis themselves meanwhile
+            except redis.RedisError as exc:  # an outage: checks ask Redis themselves meanwhile
                 log.debug("cancel_watch.failed", error=type(exc).__name__)
             else:
                 self._cancelled.update(k for k, flag in zip(keys, flags, strict=True) if flag)

@@ -1,5 +1,6 @@
 """The consumer Kiln's broker hands its workers: Dramatiq's Redis consumer with shorter waits,
-and one that knows when a stage's hand-off already acknowledged a message."""
+and one that knows when a stage's hand-off already acknowledged a message. `__next__` mirrors
+Dramatiq 2.2's `_RedisConsumer.__next__` (tests/unit/test_upstream.py watches it)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class KilnConsumer(_RedisConsumer):
         self.wake = threading.Event()
         self.busy = False  # the last fetch filled every free slot: the queue has more
         self.idle = False  # the last fetch found the queue empty: a send here should wake it
+        self.draining = False  # its worker is stopping (Draining): take nothing new
 
     @property
     def fetch_at(self) -> int:
@@ -65,7 +67,7 @@ class KilnConsumer(_RedisConsumer):
     def __next__(self) -> MessageProxy | None:
         # Dramatiq's _RedisConsumer.__next__ with the two waits above.
         try:
-            if getattr(self.broker, "draining", False):
+            if self.draining:
                 return self._drain()
             while True:
                 if self.message_cache:
@@ -112,13 +114,18 @@ class KilnConsumer(_RedisConsumer):
 
 
 class Draining(Middleware):
-    """Marks the broker while its worker stops, for KilnConsumer (see _drain)."""
-
-    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        broker.draining = False  # type: ignore[attr-defined]
+    """Marks the consumers of a worker that is stopping, for KilnConsumer (see _drain): that
+    worker's only, so another worker on the same broker (two in one process) goes on taking
+    messages. Reads Dramatiq's `Worker.consumers` (queue -> its consumer thread, whose
+    `consumer` is the current one): tests/unit/test_upstream.py watches Worker.stop."""
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        broker.draining = True  # type: ignore[attr-defined]
+        threads = list(worker.consumers.values())
+        # A consumer a thread makes from now on (after a lost connection) drains too.
+        broker.draining_threads.update(threads)  # type: ignore[attr-defined]
+        for thread in threads:
+            if isinstance(thread.consumer, KilnConsumer):
+                thread.consumer.draining = True
 
 
 def mark_handed_off(message: MessageProxy) -> None:

@@ -16,8 +16,8 @@ from actors.consumer import mark_handed_off
 from actors.sandbox.base import Sandbox
 from domain.handoff import HandOffResult, Writes
 from domain.logs import get_logger
-from domain.messages import QUEUE, stage_message
-from domain.status import Status, next_stage
+from domain.messages import stage_message
+from domain.status import Status, handed_to
 
 if TYPE_CHECKING:
     from actors.stage import StageContext
@@ -28,8 +28,8 @@ log = get_logger("kiln.stage")
 @dataclass(frozen=True)
 class Next:
     """Hand the job on, with what the stage made (written only while it still holds the
-    stage). By default to the following stage; the fix loop goes back to scaffold with
-    iteration + 1."""
+    stage). By default to the following stage; from the last stage, to the fix loop's next
+    iteration (domain/status.py: handed_to)."""
 
     stage: Status | None = None
     iteration: int | None = None
@@ -55,25 +55,32 @@ def hand_off(ctx: StageContext, result: Next | Ready | None) -> str:
     writes = Writes(fields=result.fields, files=getattr(result, "files", None),
                     claim=(job.sandbox_id or "", created.id) if created else None)
     expires = svc.store.clock.now() + svc.settings.preview_ttl_s
+    queue = None  # the queue the next message goes to: the message's own
     if isinstance(result, Ready):
-        res = svc.handoff.ready(job.job_id, holder, writes, svc.broker.delivery(message, None),
-                                expires, svc.capacity)
+        delivery = svc.broker.delivery(message, None)
+        res = svc.handoff.ready(job, holder, writes, delivery, expires, svc.capacity)
     else:
-        send = stage_message(result.stage or next_stage(stage), job.job_id, job.attempt,
-                             job.iteration if result.iteration is None else result.iteration)
-        res = svc.handoff.next_stage(job.job_id, stage, holder, writes,
-                                     svc.broker.delivery(message, send))
-    if res.acknowledged and message is not None:
+        to, iteration = handed_to(stage, job.iteration)
+        send = stage_message(result.stage or to, job.job_id, job.attempt,
+                             iteration if result.iteration is None else result.iteration)
+        delivery = svc.broker.delivery(message, send)
+        res = svc.handoff.next_stage(job.job_id, stage, holder, writes, delivery)
+        queue = send.queue_name
+    if res.acknowledged and message is not None and delivery.ack_id:
+        # The script acknowledged it (only a message of the queue it wrote: another queue's
+        # consumer acknowledges its own), so its consumer must not.
         mark_handed_off(message)
     if created is not None and res.sandbox_id != created.id:
         created.kill()  # a twin run recorded its own first, or the job moved on
-    return _after(ctx, res, result, expires)
+    return _after(ctx, res, result, expires, queue)
 
 
-def _after(ctx: StageContext, res: HandOffResult, result: Next | Ready, expires: float) -> str:
+def _after(ctx: StageContext, res: HandOffResult, result: Next | Ready, expires: float,
+           queue: str | None) -> str:
     svc, job_id = ctx.services, ctx.job.job_id
     if res.outcome == "handed_off":
-        svc.broker.wake_consumers(QUEUE)
+        if queue is not None:
+            svc.broker.wake_consumers(queue)
         return "done"
     if res.outcome == "ready":
         started = ctx.job.timestamps.get("starting", ctx.job.created_at)

@@ -20,16 +20,16 @@ from actors.sandbox.registry import this_host
 from domain.failures import Reason
 from domain.job import Job
 from domain.logs import get_logger
-from domain.messages import QUEUE, send_stage, stage_message
-from domain.status import STAGES, Status, next_stage
+from domain.messages import send_stage, stage_message
+from domain.status import STAGES, Status, handed_to
 from domain.telemetry import Telemetry
 
 log = get_logger("kiln.housekeeping")
 
 
 def _claim(svc: Services, task: str, interval_s: float) -> bool:
-    key = f"{svc.settings.redis_prefix}:housekeeping:{task}"
-    return bool(svc.store.redis.set(key, "1", nx=True, px=max(1, int(interval_s * 1000))))
+    return bool(svc.store.redis.set(svc.store.keys.housekeeping(task), "1", nx=True,
+                                    px=max(1, int(interval_s * 1000))))
 
 
 def release_scheduled(svc: Services) -> int:
@@ -50,7 +50,7 @@ def queue_upkeep(svc: Services) -> int:
     resent = 0
     for job_id, attempt in svc.capacity.stale_admissions(STALE_ADMISSION_S):
         # At most one re-send per job per period: a backlog is not a lost message.
-        key = f"{svc.settings.redis_prefix}:resent:{job_id}:{attempt}"
+        key = svc.store.keys.resent(job_id, attempt)
         if svc.store.redis.set(key, "1", nx=True, ex=int(STALE_ADMISSION_S)):
             send_stage(svc.broker, Status.STARTING, job_id, attempt)
             resent += 1
@@ -60,14 +60,11 @@ def queue_upkeep(svc: Services) -> int:
 
 
 def _next_message(job: Job) -> dramatiq.Message | None:
-    """The message the job's last hand-off queued (the watchdog re-sends it if it was lost):
-    checks hands off only to the fix loop (READY has no next message), the others onward."""
+    """The message the job's last hand-off queued (the watchdog re-sends it if it was lost);
+    the last stage's only next message is the fix loop's (READY has none)."""
     if not job.next_message or job.status not in STAGES:
         return None
-    if job.status == Status.CHECKS:
-        stage, iteration = Status.SCAFFOLD, job.iteration + 1
-    else:
-        stage, iteration = next_stage(job.status), job.iteration
+    stage, iteration = handed_to(job.status, job.iteration)
     message = stage_message(stage, job.job_id, job.attempt, iteration)
     return message.copy(message_id=job.next_message)
 
@@ -105,10 +102,10 @@ def _look_at(svc: Services, job: Job, telemetry: Telemetry) -> int:
         telemetry.count("watchdog_waiting", job.status.value)
         return 0
     if outcome == "ok":
-        svc.broker.wake_consumers(QUEUE)
+        svc.broker.wake_consumers(takeover.queue_name)
         log.warning("watchdog.redrive", job_id=job.job_id, stage=job.status.value)
-    elif outcome == "resent":
-        svc.broker.wake_consumers(QUEUE)
+    elif outcome == "resent" and resend is not None:
+        svc.broker.wake_consumers(resend.queue_name)
         log.warning("watchdog.resent", job_id=job.job_id, stage=job.status.value,
                     message_id=job.next_message)
     elif outcome == "exhausted":
@@ -183,7 +180,7 @@ def run_once(svc: Services, force: bool = False) -> dict[str, int]:
         if force or _claim(svc, name, interval):
             try:
                 done[name] = task(svc)
-            except Exception:  # one failing sweep must not stop the others
+            except Exception:  # deliberately any: one failing sweep must not stop the others
                 log.exception("housekeeping.failed", task=name)
     return done
 
@@ -206,5 +203,5 @@ class Housekeeping(dramatiq.Middleware):
         while not self._stop.wait(self.tick_s):
             try:
                 run_once(context.services())
-            except Exception:
+            except Exception:  # deliberately any: the loop outlives one bad round (logged)
                 log.exception("housekeeping.loop_failed")

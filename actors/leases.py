@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from actors import telemetry_writer
 from actors.sandbox.base import Sandbox
 from actors.workspace import install, skeleton
-from domain.errors import Cancelled, SandboxGone
+from domain.errors import Cancelled, KilnError, SandboxGone
 from domain.logs import get_logger
 from domain.status import Status
 from domain.telemetry import counter
@@ -51,7 +51,7 @@ def renew(svc: Services, sandbox_id: str | None, until: float | None = None) -> 
         extend(sandbox_id, until or svc.store.clock.now() + lease)
     except SandboxGone:
         return  # the stage that needs it next replaces it
-    except Exception as exc:  # a provider blip must not fail the stage or the sweep
+    except KilnError as exc:  # the provider refused or is away: not the stage's (or sweep's) end
         log.warning("sandbox.renew_failed", sandbox_id=sandbox_id, error=type(exc).__name__)
         return
     _renewed[sandbox_id] = now
@@ -122,4 +122,4 @@ def _restore(ctx: StageContext, sandbox: Sandbox) -> None:
     if ctx.stage == Status.CHECKS:
         timeout = ctx.services.settings.command_timeout_s
         install(files, lambda command, egress: sandbox.run(
-            command, timeout=timeout, cancel_check=ctx.cancelled, egress=egress))
+            command, timeout=timeout, cancel_check=ctx.cancel_poll, egress=egress))

@@ -60,6 +60,14 @@ class StageContext:
         store = self.services.store
         return cancel_watch.watch.cancelled(store.redis, store.keys.cancel(self.job.job_id))
 
+    def cancel_poll(self) -> bool:
+        """`cancelled`, for a sandbox command's polling loop: a lost Redis connection means
+        "cannot tell now" (TransientError), which the loop reads as not cancelled."""
+        try:
+            return self.cancelled()
+        except outage.REDIS_DOWN as exc:
+            raise TransientError("the cancel flag cannot be read now") from exc
+
     def sandbox(self) -> Sandbox:
         """The job's sandbox, connected once per run with its lease renewed; one that is gone
         is replaced (actors/leases.py)."""
@@ -73,7 +81,7 @@ class StageContext:
         again on a replacement) instead of reading as the app's failure. `egress`: the command
         may reach the public internet (install steps, under KILN_SANDBOX_EGRESS=install)."""
         result = self.sandbox().run(command, timeout=self.services.settings.command_timeout_s,
-                                    cancel_check=self.cancelled, egress=egress)
+                                    cancel_check=self.cancel_poll, egress=egress)
         if not result.ok:
             leases.ensure_alive(self)
         return result
@@ -169,7 +177,7 @@ def _work_outcome(svc: context.Services, ctx: StageContext, work: Work) -> str:
         return "failed"
     except outage.REDIS_DOWN:
         raise  # not the build's failure: the actor waits for Redis and runs the stage again
-    except Exception as exc:  # any other error is this stage's failure, never a lost job
+    except Exception as exc:  # deliberately any: this stage's failure, never a lost job
         log.exception("stage.failed")
         teardown.fail(svc, job.job_id, stage, getattr(exc, "reason", Reason.STAGE_ERROR),
                       f"{type(exc).__name__}: {exc}")

@@ -16,7 +16,7 @@ from domain.failures import Reason
 from domain.logs import get_logger
 from domain.preview import upstream_fields
 from domain.settings import Settings
-from domain.status import Status
+from domain.status import FIX_LOOP_TO, Status
 from domain.tiers import limits_for
 
 log = get_logger("kiln.stages")
@@ -92,7 +92,7 @@ def code(ctx: StageContext) -> Next:
     base = _base(ctx)
     workspace = {path: sandbox.read_file(path) for path in sandbox.list_files()
                  if not path.startswith((".venv/", "node_modules/"))}
-    feedback = store.redis.get(store.keys.feedback(job.job_id)) if job.iteration else None
+    feedback = store.feedback(job.job_id) if job.iteration else None
     # `base` only when there is one: generators without it still serve fresh builds.
     extra = {"base": base} if base else {}
     written = ctx.services.generator.generate(job.goal, workspace, feedback, **extra)
@@ -121,14 +121,11 @@ def checks(ctx: StageContext) -> Next | Ready:
     result = ctx.run(manifest.checks)
     if not result.ok:
         budget = limits_for(job.tier).fix_iterations
-        key = store.keys.feedback(job.job_id)
-        previous = store.redis.get(key + ":fp")
         fingerprint = _fingerprint(result.output)
-        if job.iteration < budget and fingerprint != previous:
-            store.redis.set(key, result.output[-8000:], ex=86_400)
-            store.redis.set(key + ":fp", fingerprint, ex=86_400)
+        if job.iteration < budget and fingerprint != store.failure_fingerprint(job.job_id):
+            store.set_feedback(job.job_id, result.output[-8000:], fingerprint)
             log.info("checks.fix_loop", iteration=job.iteration + 1, budget=budget)
-            return Next(Status.SCAFFOLD, job.iteration + 1)
+            return Next(FIX_LOOP_TO, job.iteration + 1)
         raise StageFailure(f"checks failed (iteration {job.iteration}):\n{result.output}",
                            Reason.CHECKS_FAILED)
     url = _start_preview(ctx, manifest)

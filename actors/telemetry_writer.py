@@ -92,7 +92,7 @@ class TelemetryWriter:
                     pipe.hincrbyfloat(metrics_key(key[1]), name, amount)
             try:
                 pipe.execute()
-            except Exception:  # a metrics write must never fail a stage
+            except redis.RedisError:  # a metrics write must never fail a stage: next second
                 log.warning("metrics.write_failed", exc_info=True)
                 failed[key] = (client, sums)
         return failed

@@ -29,12 +29,24 @@ from typing import Any
 from domain import eta as eta_math
 from domain.clock import Clock, iso, next_utc_midnight, utc_day
 from domain.job import Job
+from domain.keys import Keys
 from domain.quota import quota_days
 from domain.status import Status
 from domain.store import JobStore, TransitionResult, _flat, _lua_prelude, _pairs
 from domain.tiers import Tier, TierLimits, limits_for
 
 _LUA = Path(__file__).with_name("lua")
+
+
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def capacity_prelude(keys: Keys) -> str:
+    """capacity_lib.lua with the shapes of the keys it names from ids it reads (Keys.names)."""
+    shapes = ", ".join(f"{kind} = {{{_lua_string(before)}, {_lua_string(after)}}}"
+                       for kind, (before, after) in keys.names().items())
+    return (f"local NAMES = {{{shapes}}}\n" + (_LUA / "capacity_lib.lua").read_text() + "\n")
 
 
 class QueueFull(Exception):
@@ -75,8 +87,9 @@ class Capacity:
         self.duration_window = duration_window
         self.horizon = schedule_horizon_days
         self._admission_args: list[str] | None = None
-        prelude = _lua_prelude() + "\n" + (_LUA / "capacity_lib.lua").read_text() + "\n"
-        self._scripts = {name: self.redis.register_script(prelude + (_LUA / f"{name}.lua").read_text())
+        prelude = _lua_prelude() + "\n" + capacity_prelude(self.keys)
+        self._scripts = {name: self.redis.register_script(
+                             prelude + (_LUA / f"{name}.lua").read_text())
                          for name in ("start", "enqueue", "admit", "release", "positions",
                                       "reap_slots", "cancel")}
 
@@ -100,12 +113,17 @@ class Capacity:
         record = self.store.new_record(project_id, user_id, tier, goal, now, **fields)
         job_id = record["job_id"]
         flat = _flat(record)
+        days = quota_days(now, self.horizon)
+        keys = [self.keys.job(job_id), self.keys.events(job_id),
+                self.keys.project_jobs(project_id), self.keys.user_jobs(user_id),
+                self.keys.queue_user(user_id), self.keys.scheduled_user(user_id),
+                *self.keys.capacity(), *(self.keys.quota(user_id, day) for day, _ in days)]
         res = self._scripts["start"](
-            keys=[self.keys.job(job_id), self.keys.events(job_id)],
-            args=[self.store.prefix, repr(now), str(self.store.event_maxlen), job_id, user_id,
-                  project_id, str(limits.queue_boost), str(limits.daily_jobs),
-                  str(self.queue_cap), str(max(self.scan_limit, min(2 * self.queue_cap, 1000))),
-                  json.dumps(quota_days(now, self.horizon)), json.dumps(flat)])
+            keys=keys,
+            args=[repr(now), str(self.store.event_maxlen), job_id, str(limits.queue_boost),
+                  str(limits.daily_jobs), str(self.queue_cap),
+                  str(max(self.scan_limit, min(2 * self.queue_cap, 1000))), json.dumps(days),
+                  json.dumps(flat)])
         if res[0] == "full":
             raise QueueFull(self.retry_after())
         status = Status(res[0])
@@ -121,11 +139,11 @@ class Capacity:
         its quota unit back. `job` is any read of it: only fields a job never changes (owner,
         creation and scheduled time) pick the day its unit was counted against."""
         counted_on = job.scheduled_for if job.scheduled_for is not None else job.created_at
-        keys = [self.keys.job(job.job_id), self.keys.events(job.job_id),
-                self.keys.cancel(job.job_id), self.keys.quota(job.user_id, utc_day(counted_on)),
-                self.keys.scheduled(), self.keys.scheduled_user(job.user_id)]
-        args = [self.store.prefix, repr(self.clock.now()), str(self.store.event_maxlen), "0",
-                job.job_id, *_flat(self.store.cancel_fields(message))]
+        keys = [*self.keys.job_state(job.job_id, job.user_id, job.project_id),
+                self.keys.quota(job.user_id, utc_day(counted_on)), self.keys.scheduled(),
+                self.keys.scheduled_user(job.user_id)]
+        args = [repr(self.clock.now()), str(self.store.event_maxlen), "0", job.job_id,
+                *_flat(self.store.cancel_fields(message))]
         res = self._scripts["cancel"](keys=keys, args=args)
         if res[0] == "missing":
             return CancelResult(False, None, reason="missing")
@@ -138,7 +156,8 @@ class Capacity:
         job = self.store.get_job(job_id)
         if job is None or job.status != Status.QUEUED:
             return
-        self._scripts["enqueue"](args=[self.store.prefix, job_id, str(self._boost(job.tier))])
+        keys = [self.keys.job(job_id), self.keys.queue_user(job.user_id), *self.keys.capacity()]
+        self._scripts["enqueue"](keys=keys, args=[job_id, str(self._boost(job.tier))])
 
     def admission_args(self) -> list[str]:
         """The caps admission applies: global cap, scan limit, per-tier caps, default tier.
@@ -153,22 +172,22 @@ class Capacity:
     def admit(self) -> list[tuple[str, int]]:
         """Admit as many waiting jobs as the caps allow, in queue order (one Lua script; a
         build finishing READY admits in its hand-off instead, domain/handoff.py)."""
-        flat = self._scripts["admit"](
-            args=[self.store.prefix, repr(self.clock.now()), *self.admission_args()])
+        flat = self._scripts["admit"](keys=self.keys.capacity(),
+                                      args=[repr(self.clock.now()), *self.admission_args()])
         return [(flat[i], int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def release_scheduled(self, limit: int = 500) -> list[tuple[str, int]]:
         """Move SCHEDULED jobs whose time has come to QUEUED, enqueue them, then admit."""
         boosts = {t.value: self.limits(t).queue_boost for t in Tier}
-        self._scripts["release"](args=[self.store.prefix, repr(self.clock.now()),
-                                       str(self.store.event_maxlen), str(limit),
-                                       json.dumps(boosts)])
+        self._scripts["release"](keys=self.keys.capacity(),
+                                 args=[repr(self.clock.now()), str(self.store.event_maxlen),
+                                       str(limit), json.dumps(boosts)])
         return self.admit()
 
     # -- slots ----------------------------------------------------------------------------
     def reap_slots(self) -> list[str]:
         """Free slots whose job is terminal or gone (every terminal transition already does)."""
-        return list(self._scripts["reap_slots"](args=[self.store.prefix]))
+        return list(self._scripts["reap_slots"](keys=self.keys.capacity()))
 
     def stale_admissions(self, older_than_s: float) -> list[tuple[str, int]]:
         """Jobs admitted over `older_than_s` ago that never left QUEUED: their `starting`
@@ -224,9 +243,9 @@ class Capacity:
             # Nobody waits: skip the ETA inputs (a read of every live slot, O(global cap)).
             return 0
         offsets, avg = self._offsets()
-        return int(self._scripts["positions"](args=[
-            self.store.prefix, str(self.store.event_maxlen), str(self.publish_limit),
-            repr(avg), json.dumps(offsets)]))
+        return int(self._scripts["positions"](keys=self.keys.capacity(), args=[
+            str(self.store.event_maxlen), str(self.publish_limit), repr(avg),
+            json.dumps(offsets)]))
 
     # -- usage ----------------------------------------------------------------------------
     def usage(self, user_id: str, tier: str) -> dict[str, Any]:

@@ -38,7 +38,9 @@ def _connection(client: redis.Redis) -> Any:
     if conn is None:
         # Made like the pool's own (same class and settings) but not counted by it: a thread
         # keeps this one for life, and counted, 256 threads would use up a 256-connection pool
-        # and every pooled call of the process would fail with "Too many connections".
+        # and every pooled call of the process would fail with "Too many connections". So a
+        # process holds up to its pool's bound plus one per thread. (As redis-py 8.1's pools
+        # make theirs, minus the count: tests/unit/test_upstream.py watches them.)
         pool = client.connection_pool
         conn = _local.conns[client] = pool.connection_class(**pool.connection_kwargs)
     return conn

@@ -14,21 +14,25 @@ from domain.gates import GATE_PROMPT, GateDecision, GateStatus, GateType
 from domain.ids import new_id
 from domain.keys import Keys
 
-# KEYS: by_version, gate, project_gates, pending. ARGV: prefix, gate_id, now, field pairs...
+# KEYS: 1 by_version, 2 gate, 3 project_gates, 4 pending, 5 the pending gate the caller read
+# (absent when none). ARGV: gate_id, now, that pending gate's id ('' for none), field pairs...
+# Returns {1, gate_id} (created), {0, existing gate_id}, or {-1, pending} when the pending gate
+# changed since the caller read it (it reads again: every key a script touches is declared).
 _CREATE = """
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
-local gate_id, now = ARGV[2], ARGV[3]
+local gate_id, now = ARGV[1], ARGV[2]
+local old = redis.call('GET', KEYS[4]) or ''
+if old ~= ARGV[3] then return {-1, old} end
 redis.call('SET', KEYS[1], gate_id)
 local fields = {}
 for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('ZADD', KEYS[3], now, gate_id)
 -- A newer build's gate supersedes an older pending one: one pending gate per project.
-local old = redis.call('GET', KEYS[4])
-if old and old ~= gate_id then
-  redis.call('HSET', ARGV[1] .. ':gate:' .. old, 'status', 'resolved', 'resolution',
-             'superseded', 'resolved_at', now, 'superseded_by', gate_id)
+if old ~= '' then
+  redis.call('HSET', KEYS[5], 'status', 'resolved', 'resolution', 'superseded',
+             'resolved_at', now, 'superseded_by', gate_id)
 end
 redis.call('SET', KEYS[4], gate_id)
 return {1, gate_id}
@@ -86,8 +90,14 @@ class GateStore:
         flat = [v for pair in fields.items() for v in pair]
         keys = [self.keys.gate_by_version(project_id, build_version), self.keys.gate(gate_id),
                 self.keys.project_gates(project_id), self.keys.pending_gate(project_id)]
-        created, gid = self._create(keys=keys, args=[self.prefix, gate_id, now, *flat])
-        return GateCreate(gid, bool(int(created)))
+        pending = self.redis.get(keys[3]) or ""
+        while True:  # again only when another gate became pending in between (rare)
+            superseded = [self.keys.gate(pending)] if pending else []
+            created, gid = self._create(keys=keys + superseded,
+                                        args=[gate_id, now, pending, *flat])
+            if int(created) >= 0:
+                return GateCreate(gid, bool(int(created)))
+            pending = gid
 
     def get(self, gate_id: str) -> dict[str, Any] | None:
         raw = self.redis.hgetall(self.keys.gate(gate_id))

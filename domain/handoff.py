@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from domain.capacity import Capacity
+from domain.capacity import Capacity, capacity_prelude
 from domain.direct_script import DirectScript
-from domain.status import Status
+from domain.job import Job
+from domain.status import LAST_STAGE, Status
 from domain.store import JobStore, _flat, _lua_prelude
 
 _LUA = Path(__file__).with_name("lua")
@@ -25,6 +26,7 @@ _LUA = Path(__file__).with_name("lua")
 class Delivery:
     """The queue the stage's messages travel on, and the message that ran this stage."""
 
+    db: int  # the broker's database, where these keys are (KILN_BROKER_DB)
     queue: str  # LIST of message ids
     messages: str  # HASH message id -> encoded message
     unacked: str  # SET of this worker's fetched, not yet acknowledged message ids
@@ -62,7 +64,7 @@ class HandOff:
         # The common hand-off carries no transition table or capacity library: a script's top
         # level runs on every call. Only READY transitions and admits.
         self._next = DirectScript(store.redis, lib + (_LUA / "hand_off.lua").read_text())
-        ready = (_lua_prelude() + "\n" + (_LUA / "capacity_lib.lua").read_text() + "\n" + lib
+        ready = (_lua_prelude() + "\n" + capacity_prelude(store.keys) + lib
                  + (_LUA / "hand_off_ready.lua").read_text())
         self._ready = DirectScript(store.redis, ready)
 
@@ -71,14 +73,17 @@ class HandOff:
         """Write, queue the next stage's message (`delivery.send_*`) and acknowledge."""
         return self._run(self._next, job_id, stage, holder, self._writes(writes), delivery)
 
-    def ready(self, job_id: str, holder: str, writes: Writes, delivery: Delivery,
+    def ready(self, job: Job, holder: str, writes: Writes, delivery: Delivery,
               expires_at: float, capacity: Capacity) -> HandOffResult:
-        """Finish CHECKS as READY: the preview's expiry, the build's duration for the queue's
-        ETAs, and the admission of waiting jobs into the freed slot (by `capacity`'s caps)."""
+        """Finish the last stage as READY: the preview's expiry, the build's duration for the
+        queue's ETAs, and the admission of waiting jobs into the freed slot (by `capacity`'s
+        caps). `job`: any read of it (its user and project name the slots READY frees)."""
         body = self._writes(writes)
         body["ready"] = {"expires_at": repr(expires_at), "window": capacity.duration_window,
                          "admission": capacity.admission_args()}
-        return self._run(self._ready, job_id, Status.CHECKS, holder, body, delivery)
+        keys = self.store.keys
+        more = [*keys.job_state(job.job_id, job.user_id, job.project_id), *keys.capacity()]
+        return self._run(self._ready, job.job_id, LAST_STAGE, holder, body, delivery, more)
 
     @staticmethod
     def _writes(writes: Writes) -> dict[str, Any]:
@@ -90,14 +95,15 @@ class HandOff:
         return body
 
     def _run(self, script: Any, job_id: str, stage: Status, holder: str, body: dict[str, Any],
-             delivery: Delivery) -> HandOffResult:
+             delivery: Delivery, more_keys: list[str] | None = None) -> HandOffResult:
         store, keys = self.store, self.store.keys
         res = script(
             keys=[keys.job(job_id), keys.events(job_id), keys.files(job_id), self.registry_key,
-                  delivery.queue, delivery.messages, delivery.unacked],
-            args=[store.prefix, repr(store.clock.now()), str(store.event_maxlen),
+                  delivery.queue, delivery.messages, delivery.unacked, *(more_keys or ())],
+            args=[repr(store.clock.now()), str(store.event_maxlen),
                   str(store.stage_deadline_s), job_id, stage.value, holder, json.dumps(body),
-                  delivery.ack_id, delivery.send_id, delivery.send_data, str(store.lease_s)])
+                  delivery.ack_id, delivery.send_id, delivery.send_data, str(store.lease_s),
+                  str(delivery.db)])
         status = Status(res[1]) if res[1] else None
         admitted = [(res[i], int(res[i + 1])) for i in range(3, len(res), 2)]
         return HandOffResult(res[0], status, res[2] or None, admitted)

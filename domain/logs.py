@@ -109,35 +109,22 @@ def configure_logging(fmt: str = "auto", level: str | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per preview poll is noise
 
 
-class _StdlibFormatter(structlog.stdlib.ProcessorFormatter):
-    """ProcessorFormatter with a short path for the common stdlib line: a plain message, no
-    traceback or stack (uvicorn's access line, one per request). It runs the same processors on
-    the same event dict, so the line is the same, but skips the copy of the record and the
-    second formatting pass, which cost more than the processors themselves."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        if (record.exc_info or record.stack_info or self.pass_foreign_args
-                or hasattr(record, "_logger")):  # a traceback, or a line from structlog
-            return super().format(record)
-        meth_name = record.levelname.lower()
-        ed: Any = {"event": record.getMessage(), "_record": record, "_from_structlog": False}
-        for proc in self.foreign_pre_chain or ():
-            ed = proc(None, meth_name, ed)
-        for proc in self.processors:
-            ed = proc(None, meth_name, ed)
-        return ed  # the renderer's string
-
-
-def _route_stdlib(renderer: Any, level: int) -> None:
+def stdlib_formatter(renderer: Any) -> logging.Formatter:
     """Dramatiq's and uvicorn's stdlib lines in the same shape as ours: JSON in production,
-    with the bound job context (an access line carries user_id/job_id) and the redaction."""
-    global _line_handler
-    formatter = _StdlibFormatter(
+    with the bound job context (an access line carries user_id/job_id) and the redaction.
+    (structlog's own formatter: a short path of Kiln's for plain lines stopped earning its
+    place once the access line, one per request, was written without stdlib logging.)"""
+    return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.contextvars.merge_contextvars,
                            structlog.processors.add_log_level, structlog.stdlib.add_logger_name,
                            _TIMESTAMP],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, _redact, renderer])
+
+
+def _route_stdlib(renderer: Any, level: int) -> None:
+    global _line_handler
+    formatter = stdlib_formatter(renderer)
     root = logging.getLogger()
     root.setLevel(level)
     # The dramatiq CLI's worker processes already have a plain handler on their log pipe:

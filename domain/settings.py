@@ -35,6 +35,9 @@ class ConfigError(ValueError):
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "kiln"
+    # Dramatiq's queues live in this database of REDIS_URL's server, apart from Kiln's data
+    # (docs/operations.md, "Redis layout"): its maintenance scans them with KEYS.
+    broker_db: int = 1
     sandbox: str = "local"  # local | e2b
     # Public egress of local sandbox commands: none | install (dependency installs only) | open.
     sandbox_egress: str = "install"
@@ -78,6 +81,7 @@ class Settings:
         return cls(
             redis_url=_str("REDIS_URL", cls.redis_url),
             redis_prefix=_str("KILN_REDIS_PREFIX", cls.redis_prefix),
+            broker_db=_int("KILN_BROKER_DB", cls.broker_db),
             sandbox=_str("KILN_SANDBOX", cls.sandbox),
             sandbox_egress=_str("KILN_SANDBOX_EGRESS", cls.sandbox_egress),
             allow_unisolated=_str("KILN_ALLOW_UNISOLATED", "0") == "1",

@@ -38,6 +38,11 @@ TERMINAL: frozenset[Status] = frozenset({S.READY, S.FAILED})
 # The stages a worker runs, in order. A message for stage N is sent after stage N-1's work.
 STAGES: tuple[Status, ...] = (S.STARTING, S.SCAFFOLD, S.CODE, S.DEPS, S.CHECKS)
 
+# The last stage hands off as READY, or back to an earlier stage: the fix loop, which starts
+# the job's next iteration there.
+LAST_STAGE: Status = STAGES[-1]
+FIX_LOOP_TO: Status = next(s for s in STAGES if s in TRANSITIONS[LAST_STAGE])
+
 STAGE_LABELS: dict[Status, str] = {
     S.SCHEDULED: "Scheduled",
     S.QUEUED: "Queued...",
@@ -67,3 +72,11 @@ def next_stage(stage: Status) -> Status | None:
     """The stage after `stage` in the pipeline; None after checks (ready comes next)."""
     index = STAGES.index(stage)
     return STAGES[index + 1] if index + 1 < len(STAGES) else None
+
+
+def handed_to(stage: Status, iteration: int) -> tuple[Status, int]:
+    """Where a stage's next message takes the job (and at which iteration): the next stage, or
+    from the last stage (when it does not finish READY) the fix loop's next iteration."""
+    after = next_stage(stage)
+    return (FIX_LOOP_TO, iteration + 1) if after is None else (after, iteration)
+

@@ -20,7 +20,7 @@ from domain.direct_script import DirectScript
 from domain.ids import new_id
 from domain.job import Job
 from domain.keys import Keys
-from domain.status import TERMINAL, TRANSITIONS, Status
+from domain.status import FIX_LOOP_TO, LAST_STAGE, TERMINAL, TRANSITIONS, Status
 from domain.versions import build_version
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ def _lua_prelude() -> str:
                      for to in sorted(targets))
     terminal = "|".join(sorted(s.value for s in TERMINAL))
     return (f"local TRANSITIONS, TERMINALS = '|{pairs}|', '|{terminal}|'\n"
+            f"local LAST_STAGE, FIX_LOOP_TO = '{LAST_STAGE.value}', '{FIX_LOOP_TO.value}'\n"
             + (_LUA / "transition_lib.lua").read_text())
 
 
@@ -77,6 +78,8 @@ class JobStore:
     def __init__(self, client: redis.Redis, prefix: str = "kiln", clock: Clock | None = None,
                  event_maxlen: int = 1000, stage_deadline_s: int = 0, lease_s: int = 0) -> None:
         self.redis = client
+        # Its database: scripts that also touch the broker's (KILN_BROKER_DB) switch back to it.
+        self.db = int(client.connection_pool.connection_kwargs.get("db") or 0)
         self.keys = Keys(prefix)
         self.prefix = prefix
         self.clock = clock or Clock()
@@ -93,11 +96,17 @@ class JobStore:
         self._replace = client.register_script((_LUA / "replace_sandbox.lua").read_text())
 
     def _common(self, job_id: str) -> list[str]:
-        return [self.prefix, repr(self.clock.now()), str(self.event_maxlen),
-                str(self.stage_deadline_s), job_id]
+        return [repr(self.clock.now()), str(self.event_maxlen), str(self.stage_deadline_s),
+                job_id]
 
-    def _job_keys(self, job_id: str) -> list[str]:
-        return [self.keys.job(job_id), self.keys.events(job_id), self.keys.cancel(job_id)]
+    def state_keys(self, job_id: str, to: Status | None = None) -> list[str]:
+        """The keys a transition of the job to `to` touches (Keys.job_state). A terminal one
+        frees the job's slots and a READY one numbers the project's build: those keys name
+        the job's user and project, read first (they never change once the job exists)."""
+        if to not in TERMINAL:
+            return self.keys.job_state(job_id)
+        user_id, project_id = self.redis.hmget(self.keys.job(job_id), "user_id", "project_id")
+        return self.keys.job_state(job_id, user_id or "", project_id or "")
 
     # -- projects -------------------------------------------------------------------------
     def create_project(self, user_id: str, name: str) -> dict[str, Any]:
@@ -174,13 +183,31 @@ class JobStore:
                **fields: Any) -> bool:
         """Write non-status fields (and optionally the job's files) while the job is still at
         `expected` and not cancelled. False when it moved on or was cancelled."""
-        assert "status" not in fields
+        if "status" in fields:
+            raise ValueError("update() writes no status: a status changes by transition()")
         flat = _flat(fields)
         args = [expected.value, str(len(flat) // 2), *flat]
         for path, text in (files or {}).items():
             args += [path, text]
-        keys = self._job_keys(job_id) + [self.keys.files(job_id)]
+        keys = [self.keys.job(job_id), self.keys.events(job_id), self.keys.cancel(job_id),
+                self.keys.files(job_id)]
         return bool(self._update(keys=keys, args=args))
+
+    # -- the fix loop ---------------------------------------------------------------------
+    def feedback(self, job_id: str) -> str | None:
+        """The last failed checks' output, for the code stage of the fix loop's next turn."""
+        return self.redis.get(self.keys.feedback(job_id))
+
+    def failure_fingerprint(self, job_id: str) -> str | None:
+        """The shape of that failure (the fix loop stops when a failure repeats)."""
+        return self.redis.get(self.keys.feedback_fingerprint(job_id))
+
+    def set_feedback(self, job_id: str, output: str, fingerprint: str,
+                     ttl_s: int = 86_400) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.keys.feedback(job_id), output, ex=ttl_s)
+        pipe.set(self.keys.feedback_fingerprint(job_id), fingerprint, ex=ttl_s)
+        pipe.execute()
 
     def files(self, job_id: str) -> dict[str, str]:
         """The app files the code stage wrote for this job (kept for replays and summaries)."""
@@ -189,9 +216,10 @@ class JobStore:
     def transition(self, job_id: str, to: Status, expected: Status | None = None,
                    cancel: bool = False, **fields: Any) -> TransitionResult:
         """Move the job to `to` if legal (and if it is at `expected`, when given)."""
-        args = self._common(job_id) + [expected.value if expected else "", Status(to).value,
+        to = Status(to)
+        args = self._common(job_id) + [expected.value if expected else "", to.value,
                                         "1" if cancel else "0"] + _flat(fields)
-        res = self._transition(keys=self._job_keys(job_id), args=args)
+        res = self._transition(keys=self.state_keys(job_id, to), args=args)
         if res[0] == "missing":
             return TransitionResult(False, None, reason="missing")
         previous = Status(res[1])
@@ -208,8 +236,8 @@ class JobStore:
         args = self._common(job_id) + [stage.value, str(attempt), str(iteration),
                                         str(max_deliveries), message_id,
                                         "1" if with_files else "0", str(self.lease_s)]
-        keys = self._job_keys(job_id) + [self.keys.files(job_id)]
-        res = self._enter(keys=keys, args=args)
+        res = self._enter(keys=[self.keys.files(job_id), *self.keys.job_state(job_id)],
+                          args=args)
         status = Status(res[1]) if res[1] else None
         if len(res) < 3:
             return StageEntry(res[0], status, None)
@@ -222,7 +250,7 @@ class JobStore:
         """Open a new attempt of a FAILED job (replay). Returns (outcome, new attempt)."""
         args = self._common(job_id) + [str(expected_attempt), Status(resume_at).value,
                                         "1" if include_cancelled else "0"]
-        res = self._reopen(keys=self._job_keys(job_id), args=args)
+        res = self._reopen(keys=self.keys.job_state(job_id), args=args)
         return res[0], (int(res[1]) if res[0] == "ok" else None)
 
     def overdue(self, now: float, limit: int = 100) -> list[str]:
@@ -239,8 +267,9 @@ class JobStore:
         args = self._common(job.job_id) + [
             job.status.value, repr(job.stage_started_at), takeover.send_id, str(max_redrives),
             str(self.lease_s), resend.send_id if resend else "",
-            resend.send_data if resend else "", takeover.send_data]
-        keys = self._job_keys(job.job_id) + [takeover.messages, takeover.queue]
+            resend.send_data if resend else "", takeover.send_data, str(takeover.db),
+            str(self.db)]
+        keys = [*self.keys.job_state(job.job_id), takeover.messages, takeover.queue]
         return self._redrive(keys=keys, args=args)[0]
 
     def replace_sandbox(self, job_id: str, stage: Status, holder: str, lost: str, new: str,

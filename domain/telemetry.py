@@ -14,6 +14,8 @@ from typing import Any
 
 import redis
 
+from domain.keys import Keys
+
 # metric -> (help, label names). Names are exposed as kiln_<metric>_total.
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stage_runs": ("Stage runs by outcome (done, failed, cancelled, retry, error)", ("stage", "outcome")),
@@ -60,14 +62,15 @@ class Snapshot:
 
 
 def metrics_key(prefix: str) -> str:
-    return f"{prefix}:metrics"
+    return Keys(prefix).metrics()
 
 
 Increments = list[tuple[str, int | float]]  # (field, amount): what a write adds
 
 
 def counter(metric: str, *labels: str, n: int = 1) -> Increments:
-    assert metric in COUNTERS and len(labels) == len(COUNTERS[metric][1])
+    if metric not in COUNTERS or len(labels) != len(COUNTERS[metric][1]):
+        raise ValueError(f"no counter {metric} with labels {labels}")
     return [("|".join((metric, *labels)), n)]
 
 

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from domain.redis_client import connect
+from domain.settings import Settings
 from domain.store import JobStore
 
 
@@ -32,9 +33,19 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def r(redis_url: str) -> Iterator[redis.Redis]:
+def broker_r(redis_url: str) -> Iterator[redis.Redis]:
+    """Dramatiq's database (KILN_BROKER_DB): the stage queues, apart from Kiln's data."""
+    client = connect(redis_url, db=Settings.from_env().broker_db)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def r(redis_url: str, broker_r: redis.Redis) -> Iterator[redis.Redis]:
+    """Kiln's database, empty; the broker's is emptied too (no message outlives its test)."""
     client = connect(redis_url)
     client.flushdb()
+    broker_r.flushdb()
     yield client
     client.close()
 

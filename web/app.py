@@ -109,9 +109,10 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
     hub = StreamHub(aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
                                             socket_timeout=SSE_BLOCK_MS / 1000 + 10),
                     store.keys, block_ms=SSE_BLOCK_MS)
+    broker = broker or sender_broker(settings.redis_url, settings.broker_db)
     k = Kiln(settings=settings, store=store, capacity=capacity,
              gates=GateStore(store.redis, prefix=store.prefix, clock=clock),
-             broker=broker or sender_broker(settings.redis_url), clock=clock, keys=store.keys,
+             broker=broker, clock=clock, keys=store.keys,
              aredis=aredis, hub=hub, metrics=Metrics(), idempotency=Idempotency(aredis,
                                                                                 store.keys),
              sse_ping_s=sse_ping_s, previews=origin)

@@ -15,6 +15,7 @@ import re
 import uuid
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from domain.keys import Keys
 from domain.logs import get_logger
@@ -118,7 +119,7 @@ class StreamHub:
                 pipe.xadd(self._wake_key, {"w": "1"}, maxlen=16, approximate=True)
                 pipe.expire(self._wake_key, 3600)
                 await pipe.execute()
-        except Exception as exc:  # the reader's block timeout still picks the key up
+        except RedisError as exc:  # the reader's block timeout still picks the key up
             self._wake_pending = False
             log.warning("sse_wake_failed", error=type(exc).__name__)
 
@@ -135,8 +136,13 @@ class StreamHub:
                 reply = await self.redis.xread(streams, count=self.count, block=self.block_ms)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # Redis down: subscribers wait (pings go on), we retry
+            except RedisError as exc:  # Redis down: subscribers wait (pings go on), we retry
                 log.warning("sse_read_failed", error=type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            except Exception:  # deliberately any: the process's one reader outlives a bug
+                log.exception("sse_reader_failed")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue

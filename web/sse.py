@@ -100,7 +100,8 @@ class _EventStream(EventSourceResponse):
     """sse-starlette wraps every send in a timeout cancel scope, about half of the cost of
     fanning one event out to a thousand clients. Ours sends directly; a client that stops
     reading is bounded instead by the hub (its queue overflows and the stream ends; it
-    resumes with Last-Event-ID)."""
+    resumes with Last-Event-ID). A private method of sse-starlette 3.7 (pinned): its code and
+    its callers are watched by tests/unit/test_upstream.py."""
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
         await send(message)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from domain.errors import TransientError
+
 # Output kept from one command: the tail, where errors are.
 MAX_OUTPUT = 16_000
 
@@ -76,9 +78,11 @@ class SandboxRuntime(Protocol):
 
 
 def asks_cancel(cancel_check: CancelCheck) -> bool:
-    """One poll of a cancel flag. A failing check (a Redis blip) reads as "not cancelled": the
-    next poll, ~100 ms later, decides; the job's own teardown is the backstop."""
+    """One poll of a cancel flag. A check that cannot tell now raises TransientError (a Redis
+    blip: StageContext.cancel_poll); that reads as "not cancelled": the next poll, ~100 ms
+    later, decides, and the job's own teardown is the backstop. Anything else is a bug and
+    propagates (the command is ended on the way out)."""
     try:
         return bool(cancel_check())
-    except Exception:
+    except TransientError:
         return False

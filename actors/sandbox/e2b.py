@@ -12,7 +12,7 @@ from typing import Any
 
 import e2b
 
-from domain.errors import Cancelled, SandboxGone
+from domain.errors import Cancelled, KilnError, SandboxGone
 from domain.logs import get_logger
 
 from .base import MAX_OUTPUT, CancelCheck, CommandResult, asks_cancel
@@ -123,14 +123,15 @@ def _wait(handle: Any, outcome: dict[str, Any]) -> None:
             outcome["error"] = exc
         else:
             outcome.update(timed_out=True, exit_code=-1, stderr="command timed out")
-    except Exception as exc:
+    except Exception as exc:  # any error: handed to the caller's thread, which raises it
         outcome["error"] = exc
 
 
 def _kill_quietly(handle: Any) -> None:
     try:
-        handle.kill()
-    except Exception as exc:  # the sandbox-level kill (teardown) is the backstop
+        with mapped("commands.kill"):
+            handle.kill()
+    except (KilnError, e2b.NotFoundException) as exc:  # teardown's kill is the backstop
         log.warning("sandbox_command_kill_failed", error=type(exc).__name__)
 
 

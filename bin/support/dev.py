@@ -24,6 +24,7 @@ import jwt
 
 from bin.support.embedded_redis import EmbeddedRedis
 from bin.support.jwt_secret import local_secret
+from bin.support.migrate import migrate
 from bin.support.supervisor import Supervisor
 from domain.logs import configure_logging
 from domain.settings import Settings
@@ -147,6 +148,8 @@ def main(argv: list[str]) -> int:
         env["REDIS_URL"] = redis_server.start()
         print(f"bin/dev: redis at {env['REDIS_URL']} (data in {kiln_dir / 'redis'})", flush=True)
     os.environ.update(env)
+    for line in migrate(Settings.from_env()).lines():  # an older Kiln's data: today's layout
+        print(f"bin/dev: {line}", flush=True)
     logs = kiln_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(on_event=lambda msg: print(f"bin/dev: {msg}", flush=True))

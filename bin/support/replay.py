@@ -144,7 +144,7 @@ def main(argv: list[str]) -> int:
     capacity = Capacity(store, global_cap=settings.global_sandbox_cap, queue_cap=settings.queue_cap)
     outcomes, admitted = replay(store, capacity, jobs, args.from_start, args.include_cancelled,
                                 progress=len(jobs) > 5)
-    broker = sender_broker(settings.redis_url)
+    broker = sender_broker(settings.redis_url, settings.broker_db)
     for job_id, attempt in admitted:
         send_stage(broker, Status.STARTING, job_id, attempt)
     failed += [o for o in outcomes if not o.ok]

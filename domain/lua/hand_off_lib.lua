@@ -2,18 +2,27 @@
 -- hold the stage; the acknowledgement of its message; the stage's files.
 -- KEYS: 1 job, 2 events, 3 files, 4 sandbox registry, 5 queue (list of message ids),
 --       6 queue messages (id -> data), 7 this worker's unacked set.
--- ARGV: 5 job_id, 6 stage, 7 holder (the id of the message that entered the stage), 8 writes
---       JSON {fields = {k, v, ...}, files = {path = text} | absent, claim = {seen, new} |
---       absent, ready = {...} | absent}, 9 message id to acknowledge ('' for none),
---       10 the next stage's message id ('' for none), 12 sandbox lease seconds ('0': none).
+-- ARGV: 1 now, 4 job_id, 5 stage, 6 holder (the id of the message that entered the stage),
+--       7 writes JSON {fields = {k, v, ...}, files = {path = text} | absent, claim = {seen,
+--       new} | absent, ready = {...} | absent}, 8 message id to acknowledge ('' for none),
+--       9 the next stage's message id ('' for none), 11 sandbox lease seconds ('0': none),
+--       12 the broker's database.
+-- KEYS 5-7 are Dramatiq's, in the broker's database (KILN_BROKER_DB); the others are in the
+-- caller's. A script switches once, after its last write of Kiln's data (`to_queue_db`): its
+-- SELECT is its own (Redis >= 2.8.12), the caller's connection stays on Kiln's database.
 -- The hand-off marks the job `handed_off = <stage>:<holder>` with the id of the message it
 -- queued (`next_message`): from here the job waits for a worker, which the watchdog never
 -- takes for a stall while that message exists (redrive.lua). Progress renews the lease of the
 -- job's sandbox (`lease_until`, read by the reaper).
 
+local function to_queue_db()
+  redis.call('SELECT', ARGV[12])
+end
+
+-- In the broker's database (after to_queue_db).
 local function ack()
-  if ARGV[9] ~= '' and redis.call('SREM', KEYS[7], ARGV[9]) > 0 then
-    redis.call('HDEL', KEYS[6], ARGV[9])
+  if ARGV[8] ~= '' and redis.call('SREM', KEYS[7], ARGV[8]) > 0 then
+    redis.call('HDEL', KEYS[6], ARGV[8])
   end
 end
 
@@ -23,17 +32,17 @@ end
 local function begin()
   local h = redis.call('HMGET', KEYS[1], 'status', 'holder', 'handed_off', 'sandbox_id',
                        'cancelled', 'starting_at', 'created_at')
-  local cur, sandbox, holder = h[1], h[4] or '', ARGV[7]
+  local cur, sandbox, holder = h[1], h[4] or '', ARGV[6]
   if not cur then return {'missing', '', ''} end
   if h[5] == '1' then return {'cancelled', cur, sandbox} end  -- set with the cancel flag
-  if cur ~= ARGV[6] or (h[2] or '') ~= holder then return {'moved', cur, sandbox} end
-  local mark = ARGV[6] .. ':' .. holder
-  if h[3] == mark then ack(); return {'twin', cur, sandbox} end
-  local w = cjson.decode(ARGV[8])
+  if cur ~= ARGV[5] or (h[2] or '') ~= holder then return {'moved', cur, sandbox} end
+  local mark = ARGV[5] .. ':' .. holder
+  if h[3] == mark then to_queue_db(); ack(); return {'twin', cur, sandbox} end
+  local w = cjson.decode(ARGV[7])
   -- On the record only: clients never see these.
-  local own = {'handed_off', mark, 'next_message', ARGV[10]}
-  local lease = tonumber(ARGV[12] or '0')
-  if lease > 0 then own[5], own[6] = 'lease_until', tostring(tonumber(ARGV[2]) + lease) end
+  local own = {'handed_off', mark, 'next_message', ARGV[9]}
+  local lease = tonumber(ARGV[11] or '0')
+  if lease > 0 then own[5], own[6] = 'lease_until', tostring(tonumber(ARGV[1]) + lease) end
   if w.claim and sandbox == w.claim[1] then
     sandbox = w.claim[2]
     own[#own + 1] = 'sandbox_id'

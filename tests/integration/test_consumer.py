@@ -3,7 +3,9 @@ idle flag a send wakes, and acks a stage's hand-off already made in Redis."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -121,7 +123,9 @@ def test_a_stopping_worker_takes_nothing_new_but_keeps_its_heartbeat(broker, con
     _send(broker, 2)
     first = _next(consumer)  # fetched with its sibling, which waits in the consumer's cache
     assert first is not None and len(consumer.message_cache) == 1
-    Draining().before_worker_shutdown(broker, None)
+    thread = threading.Thread()  # stands in for the worker's consumer thread
+    thread.consumer = consumer
+    Draining().before_worker_shutdown(broker, SimpleNamespace(consumers={QUEUE: thread}))
     r.zrem(f"{NS}:__heartbeats__", broker.broker_id)
     _send(broker, 1)
     # Idle worker threads would start anything handed out now: nothing is.
@@ -130,5 +134,3 @@ def test_a_stopping_worker_takes_nothing_new_but_keeps_its_heartbeat(broker, con
     assert r.zscore(f"{NS}:__heartbeats__", broker.broker_id) is not None
     consumer.close()  # the cached sibling goes back on the queue at once
     assert r.llen(QUEUE_KEY) == 2 and r.scard(_unacked(broker)) == 1  # only `first` is held
-    Draining().before_worker_boot(broker, None)
-    assert not broker.draining

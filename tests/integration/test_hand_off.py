@@ -1,5 +1,6 @@
 """The stage hand-off (domain/lua/hand_off.lua) against real Redis: everything a stage's exit
-writes lands in one script or not at all, and twin or stale runs write nothing."""
+writes lands in one script or not at all, and twin or stale runs write nothing. The queue is in
+the broker's database (`broker_r`), the job in Kiln's (`r`): one script writes both."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from actors.sandbox.registry import SandboxRecord, SandboxRegistry
 from domain.capacity import Capacity
 from domain.handoff import Delivery, HandOff, Writes
+from domain.settings import Settings
 from domain.status import Status
 from tests.support.store_reads import history
 from tests.support.waiting import wait_for
@@ -18,7 +20,7 @@ Q = "test:q"
 
 
 def _delivery(ack_id: str = "", send: str = "") -> Delivery:
-    return Delivery(queue=Q, messages=f"{Q}.msgs", unacked="test:acks.w1", ack_id=ack_id,
+    return Delivery(db=Settings.from_env().broker_db, queue=Q, messages=f"{Q}.msgs", unacked="test:acks.w1", ack_id=ack_id,
                     send_id=send and f"id-{send}", send_data=send)
 
 
@@ -39,30 +41,34 @@ def _fetched(r, message_id: str) -> None:
     r.hset(f"{Q}.msgs", message_id, "data")
 
 
-def test_hand_off_writes_queues_the_next_message_and_acknowledges(store, handoff, r, project):
+def test_hand_off_writes_queues_the_next_message_and_acknowledges(store, broker_r, handoff,
+                                                                  project):
     job_id = _at(store, project, Status.CODE)
-    _fetched(r, "cur")
+    _fetched(broker_r, "cur")
     writes = Writes(fields={"files_written": 2}, files={"app.py": "print()", "é.txt": "ü"})
     res = handoff.next_stage(job_id, Status.CODE, "m1", writes, _delivery("cur", "next"))
     assert res.outcome == "handed_off" and res.acknowledged
-    assert r.lrange(Q, 0, -1) == ["id-next"] and r.hget(f"{Q}.msgs", "id-next") == "next"
-    assert not r.hexists(f"{Q}.msgs", "cur") and not r.smembers("test:acks.w1")
+    assert broker_r.lrange(Q, 0, -1) == ["id-next"]
+    assert broker_r.hget(f"{Q}.msgs", "id-next") == "next"
+    assert not broker_r.hexists(f"{Q}.msgs", "cur") and not broker_r.smembers("test:acks.w1")
     job = store.get_job(job_id)
     assert job.status == Status.CODE and job.files_written == 2
     assert store.files(job_id) == {"app.py": "print()", "é.txt": "ü"}
 
 
-def test_a_twin_run_is_acknowledged_but_writes_and_sends_nothing(store, handoff, r, project):
+def test_a_twin_run_is_acknowledged_but_writes_and_sends_nothing(store, broker_r, handoff,
+                                                                 project):
     job_id = _at(store, project, Status.STARTING)
     first = handoff.next_stage(job_id, Status.STARTING, "m1", Writes(claim=("", "sb-1")),
                                _delivery(send="scaffold"))
     assert first.outcome == "handed_off" and first.sandbox_id == "sb-1"
     # The same message run again (a frozen worker's copy): it learns the winner's sandbox.
-    _fetched(r, "copy")
+    _fetched(broker_r, "copy")
     twin = handoff.next_stage(job_id, Status.STARTING, "m1", Writes(claim=("", "sb-2")),
                               _delivery("copy", "scaffold-again"))
     assert twin.outcome == "twin" and twin.acknowledged and twin.sandbox_id == "sb-1"
-    assert r.lrange(Q, 0, -1) == ["id-scaffold"] and not r.hexists(f"{Q}.msgs", "copy")
+    assert broker_r.lrange(Q, 0, -1) == ["id-scaffold"]
+    assert not broker_r.hexists(f"{Q}.msgs", "copy")
     assert store.get_job(job_id).sandbox_id == "sb-1"
 
 
@@ -74,7 +80,8 @@ def test_a_redelivery_replaces_the_dead_sandbox_it_saw(store, handoff, project):
 
 
 @pytest.mark.parametrize("case", ["cancelled", "taken over", "moved on", "missing"])
-def test_a_stale_run_writes_queues_and_acknowledges_nothing(store, handoff, r, project, case):
+def test_a_stale_run_writes_queues_and_acknowledges_nothing(store, broker_r, handoff, project,
+                                                            case):
     job_id = _at(store, project, Status.CODE)
     if case == "cancelled":
         assert store.cancel(job_id, "Cancelled by user").ok
@@ -84,18 +91,19 @@ def test_a_stale_run_writes_queues_and_acknowledges_nothing(store, handoff, r, p
         assert store.enter_stage(job_id, Status.DEPS, 1, 0, 3, "m3").outcome == "entered"
     else:
         job_id = "no-such-job"
-    _fetched(r, "cur")
+    _fetched(broker_r, "cur")
     before = store.get_job(job_id)
     res = handoff.next_stage(job_id, Status.CODE, "m1",
                              Writes(fields={"files_written": 9}, files={"a": "b"}),
                              _delivery("cur", "next"))
     expected = {"cancelled": "cancelled", "missing": "missing"}.get(case, "moved")
     assert res.outcome == expected and not res.acknowledged
-    assert r.llen(Q) == 0 and r.sismember("test:acks.w1", "cur")
+    assert broker_r.llen(Q) == 0 and broker_r.sismember("test:acks.w1", "cur")
     assert store.get_job(job_id) == before and store.files(job_id) == {}
 
 
-def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, handoff, r, project):
+def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, broker_r, handoff, r,
+                                                                  project):
     capacity = Capacity(store, global_cap=1, env={}, duration_window=3)
     registry = SandboxRegistry(r)
     r.lpush(store.keys.build_durations(), "1000.0", "1000.0", "1000.0")  # earlier builds
@@ -105,9 +113,9 @@ def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, handoff,
         assert store.enter_stage(running, stage, 1, 0, 3, "m-" + stage).outcome == "entered"
     store.update(running, Status.CHECKS, sandbox_id="sb-1")
     registry.register(SandboxRecord("sb-1", running, "local", "h", 1.0, 2.0))
-    _fetched(r, "cur")
+    _fetched(broker_r, "cur")
     expires = store.clock.now() + 3600
-    res = handoff.ready(running, "m-checks", Writes(fields={"preview_url": "http://p/"}),
+    res = handoff.ready(store.get_job(running), "m-checks", Writes(fields={"preview_url": "http://p/"}),
                         _delivery("cur"), expires, capacity)
     assert res.outcome == "ready" and res.admitted == [(waiting, 1)]
     job = store.get_job(running)
@@ -117,20 +125,23 @@ def test_ready_finishes_the_build_and_admits_into_the_freed_slot(store, handoff,
     newest, *kept = r.lrange(store.keys.build_durations(), 0, -1)  # the window: 3
     assert float(newest) < 1000 and kept == ["1000.0", "1000.0"]
     assert r.zrange(store.keys.live_global(), 0, -1) == [waiting]
-    assert not r.hexists(f"{Q}.msgs", "cur")
+    assert not broker_r.hexists(f"{Q}.msgs", "cur")
     ready_event = history(store, running)[-1][1]
     assert ready_event["status"] == "ready" and "holder" not in json.dumps(ready_event)
     assert "handed_off" not in ready_event
 
 
-def test_the_brokers_layout_round_trips_through_a_real_consumer(store, handoff, r, redis_url):
+def test_the_brokers_layout_round_trips_through_a_real_consumer(store, handoff, r, broker_r,
+                                                               redis_url):
     """Dramatiq's own consumer fetches what a hand-off queued, and finds the message that ran
     the stage acknowledged (its consumer then skips its own ack)."""
     from actors.broker import KilnRedisBroker
     from actors.consumer import mark_handed_off
     from domain.messages import QUEUE, stage_message
+    from domain.redis_client import broker_client
 
-    broker = KilnRedisBroker(url=redis_url, middleware=[], namespace="kiln-test")
+    broker = KilnRedisBroker(client=broker_client(redis_url, Settings.from_env().broker_db),
+                             middleware=[], namespace="kiln-test")
     for name in ("stage_code", "stage_deps"):
         broker.declare_actor(type("A", (), {"actor_name": name, "queue_name": QUEUE})())
     consumer = broker.consume(QUEUE, prefetch=1, timeout=50)
@@ -141,10 +152,40 @@ def test_the_brokers_layout_round_trips_through_a_real_consumer(store, handoff, 
                              broker.delivery(current, stage_message(Status.DEPS, job_id)))
     assert res.outcome == "handed_off"
     unacked = f"kiln-test:__acks__.{broker.broker_id}.{QUEUE}"
-    assert not r.smembers(unacked) and r.hlen(f"kiln-test:{QUEUE}.msgs") == 1
+    assert not broker_r.smembers(unacked) and broker_r.hlen(f"kiln-test:{QUEUE}.msgs") == 1
+    assert r.keys("kiln-test:*") == []  # nothing of the queue in Kiln's database
     mark_handed_off(current)
     consumer.ack(current)  # a no-op for Redis now
     sent = wait_for(lambda: next(consumer), 10, message="the deps message")
     assert (sent.actor_name, tuple(sent.args)) == ("stage_deps", (job_id, 1, 0))
-    assert r.smembers(unacked) == {sent.options["redis_message_id"]}
+    assert broker_r.smembers(unacked) == {sent.options["redis_message_id"]}
+    consumer.close()
+
+
+def test_a_hand_off_to_another_queue_leaves_the_ack_to_the_consumer(store, handoff, r,
+                                                                     broker_r, redis_url):
+    """The next message may go to another queue (a host's own, later): it lands there, and
+    the message that ran the stage stays for its own consumer to acknowledge."""
+    from actors.broker import KilnRedisBroker
+    from domain.messages import QUEUE, stage_message
+    from domain.redis_client import broker_client
+
+    broker = KilnRedisBroker(client=broker_client(redis_url, Settings.from_env().broker_db),
+                             middleware=[], namespace="kiln-test")
+    for name in ("stage_code", "stage_deps"):
+        broker.declare_actor(type("A", (), {"actor_name": name, "queue_name": QUEUE})())
+    consumer = broker.consume(QUEUE, prefetch=1, timeout=50)
+    broker.enqueue(stage_message(Status.CODE, "job-1"))
+    current = next(m for m in consumer if m is not None)
+    job_id = _at(store, {"project_id": "p"}, Status.CODE, holder=current.message_id)
+    send = stage_message(Status.DEPS, job_id, queue="kiln.host.h1")
+    delivery = broker.delivery(current, send)
+    assert delivery.ack_id == ""  # not this script's to acknowledge
+    res = handoff.next_stage(job_id, Status.CODE, current.message_id, Writes(), delivery)
+    assert res.outcome == "handed_off"
+    assert broker_r.lrange("kiln-test:kiln.host.h1", 0, -1) == [send.message_id]
+    unacked = f"kiln-test:__acks__.{broker.broker_id}.{QUEUE}"
+    assert broker_r.smembers(unacked) == {current.options["redis_message_id"]}
+    consumer.ack(current)  # its consumer's own acknowledgement
+    assert not broker_r.smembers(unacked)
     consumer.close()

@@ -11,6 +11,7 @@ import pytest
 
 from actors.sandbox.registry import SandboxRegistry
 from domain.handoff import Delivery, HandOff, Writes
+from domain.settings import Settings
 from domain.status import Status
 from domain.store import JobStore
 from tests.support.store_reads import history
@@ -31,8 +32,8 @@ def handoff(store):
 
 
 def _delivery(send_id: str = "", data: str = "", ack: str = "") -> Delivery:
-    return Delivery(queue=Q, messages=MSGS, unacked="test:acks.w1", ack_id=ack, send_id=send_id,
-                    send_data=data)
+    return Delivery(db=Settings.from_env().broker_db, queue=Q, messages=MSGS,
+                    unacked="test:acks.w1", ack_id=ack, send_id=send_id, send_data=data)
 
 
 def _at_code(store, project, holder: str = "m-code"):
@@ -72,24 +73,24 @@ def test_entry_and_hand_off_renew_the_sandbox_lease(store, handoff, project):
     assert (job.handed_off, job.next_message) == ("code:m-code", "m-deps")
 
 
-def test_a_job_whose_next_message_waits_is_not_stalled(store, handoff, r, project):
+def test_a_job_whose_next_message_waits_is_not_stalled(broker_r, store, handoff, r, project):
     job_id = _handed_off(store, handoff, project)
     r.zadd(store.keys.active(), {job_id: 0})  # the deadline passed while the message waited
     r.hset(store.keys.job(job_id), "lease_until", "1")
     assert _watch(store, job_id, resend_id="m-deps") == "waiting"
-    assert r.lrange(Q, 0, -1) == ["m-deps"]  # nothing re-sent, nothing re-run
+    assert broker_r.lrange(Q, 0, -1) == ["m-deps"]  # nothing re-sent, nothing re-run
     assert _deadline(store, job_id) == pytest.approx(store.clock.now() + DEADLINE, abs=2)
     job = store.get_job(job_id)
     assert job.redrives == 0 and job.lease_until > store.clock.now() + LEASE - 2
     assert job.status == Status.CODE and job.handed_off == "code:m-code"
 
 
-def test_a_lost_next_message_is_sent_again_not_its_stage(store, handoff, r, project):
+def test_a_lost_next_message_is_sent_again_not_its_stage(broker_r, store, handoff, r, project):
     job_id = _handed_off(store, handoff, project)
-    r.delete(Q, MSGS)  # the deps message vanished (an operator, a lost write)
+    broker_r.delete(Q, MSGS)  # the deps message vanished (an operator, a lost write)
     r.zadd(store.keys.active(), {job_id: 0})
     assert _watch(store, job_id, resend_id="m-deps") == "resent"
-    assert r.lrange(Q, 0, -1) == ["m-deps"] and r.hget(MSGS, "m-deps") == "deps-message"
+    assert broker_r.lrange(Q, 0, -1) == ["m-deps"] and broker_r.hget(MSGS, "m-deps") == "deps-message"
     job = store.get_job(job_id)
     assert job.redrives == 1 and job.status == Status.CODE
     assert store.files(job_id) == {"app.py": "x"}  # what code made stays; code is not re-run
@@ -97,12 +98,13 @@ def test_a_lost_next_message_is_sent_again_not_its_stage(store, handoff, r, proj
     assert store.enter_stage(job_id, Status.DEPS, 1, 0, 3, "m-deps").outcome == "entered"
 
 
-def test_a_resend_for_another_message_than_the_job_holds_waits(store, handoff, r, project):
+def test_a_resend_for_another_message_than_the_job_holds_waits(broker_r, store, handoff, r,
+                                                                project):
     job_id = _handed_off(store, handoff, project)
-    r.delete(Q, MSGS)
+    broker_r.delete(Q, MSGS)
     r.zadd(store.keys.active(), {job_id: 0})
     assert _watch(store, job_id, resend_id="m-stale") == "waiting"
-    assert r.llen(Q) == 0
+    assert broker_r.llen(Q) == 0
 
 
 def test_a_redelivered_message_whose_stage_handed_off_is_a_twin(store, handoff, project):
@@ -112,7 +114,7 @@ def test_a_redelivered_message_whose_stage_handed_off_is_a_twin(store, handoff, 
     assert store.get_job(job_id).deliveries == 1 and store.get_job(job_id).redeliveries == 0
 
 
-def test_a_running_stage_past_its_deadline_is_taken_over(store, r, project):
+def test_a_running_stage_past_its_deadline_is_taken_over(broker_r, store, r, project):
     job_id = _at_code(store, project)
     r.zadd(store.keys.active(), {job_id: 0})
     assert _watch(store, job_id) == "ok"
@@ -120,31 +122,31 @@ def test_a_running_stage_past_its_deadline_is_taken_over(store, r, project):
     assert job.redrives == 1 and job.deliveries == 0
     assert r.hget(store.keys.job(job_id), "holder") == "m-new"
     # The take-over's message is queued under its own id: a later look can find it.
-    assert r.lrange(Q, 0, -1) == ["m-new"] and r.hget(MSGS, "m-new") == "takeover-message"
+    assert broker_r.lrange(Q, 0, -1) == ["m-new"] and broker_r.hget(MSGS, "m-new") == "takeover-message"
     # While it waits for a worker, the job is waiting, not stalled again.
     r.zadd(store.keys.active(), {job_id: 0})
     assert _watch(store, job_id, takeover_id="m-newer") == "waiting"
     assert store.get_job(job_id).redrives == 1
 
 
-def test_a_crashed_workers_message_back_on_the_queue_is_waiting(store, r, project):
+def test_a_crashed_workers_message_back_on_the_queue_is_waiting(broker_r, store, r, project):
     job_id = _at_code(store, project)
     # Dramatiq's maintenance put the message back on the queue after its worker died.
-    r.hset(MSGS, "m-code", "code-message")
-    r.rpush(Q, "other", "m-code")
+    broker_r.hset(MSGS, "m-code", "code-message")
+    broker_r.rpush(Q, "other", "m-code")
     r.zadd(store.keys.active(), {job_id: 0})
     assert _watch(store, job_id) == "waiting"
     # Held by a worker (fetched, out of the list) and past the deadline: a stuck call.
-    r.lrem(Q, 0, "m-code")
+    broker_r.lrem(Q, 0, "m-code")
     assert _watch(store, job_id) == "ok"
 
 
-def test_the_redrive_budget_still_bounds_lost_messages(store, handoff, r, project):
+def test_the_redrive_budget_still_bounds_lost_messages(broker_r, store, handoff, r, project):
     job_id = _handed_off(store, handoff, project)
     r.hset(store.keys.job(job_id), "redrives", 5)
-    r.delete(Q, MSGS)
+    broker_r.delete(Q, MSGS)
     assert _watch(store, job_id, resend_id="m-deps") == "exhausted"
-    assert r.llen(Q) == 0
+    assert broker_r.llen(Q) == 0
 
 
 def test_replacing_a_sandbox_is_a_compare_and_set(store, project):

@@ -28,8 +28,8 @@ def test_a_lost_next_message_is_sent_again_and_the_build_finishes(pipeline):
     job_id = _admitted(pipeline, "m-start")
     sandbox = svc.runtime.create(job_id, {"kiln_job_id": job_id}, timeout_s=600)
     # `starting` handed off, but its scaffold message never reached the queue.
-    nowhere = Delivery(queue="lost:q", messages="lost:q.msgs", unacked="lost:acks",
-                       send_id="m-scaffold", send_data="lost")
+    nowhere = Delivery(db=svc.broker.db, queue="lost:q", messages="lost:q.msgs",
+                       unacked="lost:acks", send_id="m-scaffold", send_data="lost")
     res = svc.handoff.next_stage(job_id, Status.STARTING, "m-start",
                                  Writes(claim=("", sandbox.id)), nowhere)
     assert res.outcome == "handed_off"

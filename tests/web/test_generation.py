@@ -30,11 +30,12 @@ def _start(api, project_id, user="user-1", goal="a todo app", **headers):
                     headers={**auth(user), **headers})
 
 
-def _starting_messages(r) -> list[dict]:
-    return [json.loads(m) for m in r.hvals("dramatiq:kiln.msgs")]
+def _starting_messages(broker_r) -> list[dict]:
+    """The messages the app sent, in the broker's database (KILN_BROKER_DB)."""
+    return [json.loads(m) for m in broker_r.hvals("dramatiq:kiln.msgs")]
 
 
-def test_start_creates_job_and_sends_starting(api, r, user_project):
+def test_start_creates_job_and_sends_starting(api, r, broker_r, user_project):
     res = _start(api, user_project["project_id"])
     assert res.status_code == 201, res.text
     body = res.json()
@@ -42,7 +43,8 @@ def test_start_creates_job_and_sends_starting(api, r, user_project):
                          "based_on"}
     assert body["status"] == "queued" and body["build_version"] == "build_v0_1"
     assert body["scheduled_for"] is None and body["based_on"] is None
-    sent = _starting_messages(r)
+    sent = _starting_messages(broker_r)
+    assert not r.exists("dramatiq:kiln.msgs")  # nothing of Dramatiq's in Kiln's database
     assert [(m["actor_name"], m["args"]) for m in sent] == [("stage_starting",
                                                              [body["job_id"], 1, 0])]
 
@@ -169,11 +171,11 @@ def test_cancel(api, store, user_project):
     assert again.status_code == 409 and again.json()["code"] == "job_terminal"
 
 
-def test_cancel_admits_the_next_job(api, r, user_project):
+def test_cancel_admits_the_next_job(api, broker_r, user_project):
     ids = [_start(api, user_project["project_id"]).json()["job_id"] for _ in range(4)]
-    assert len(_starting_messages(r)) == 3
+    assert len(_starting_messages(broker_r)) == 3
     assert api.post(f"/api/generation/{ids[0]}/cancel", headers=auth()).status_code == 200
-    assert {m["args"][0] for m in _starting_messages(r)} == set(ids)
+    assert {m["args"][0] for m in _starting_messages(broker_r)} == set(ids)
 
 
 def test_a_build_cancelled_before_it_started_does_not_count_against_the_quota(api, store,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -31,7 +32,7 @@ def _send_admitted(k: Kiln, admitted: list[tuple[str, int]]) -> None:
     for job_id, attempt in admitted:
         try:
             send_stage(k.broker, Status.STARTING, job_id, attempt)
-        except Exception as exc:  # the job stays queued+admitted; the watchdog re-drives it
+        except RedisError as exc:  # the job stays queued+admitted; the housekeeper re-sends it
             log.error("send_starting_failed", job_id=job_id, error=type(exc).__name__)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
@@ -23,7 +24,7 @@ async def healthz(_request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     try:
         await asyncio.wait_for(kiln(request).aredis.ping(), timeout=2.0)
-    except Exception:
+    except (RedisError, OSError, TimeoutError):
         return error_response(503, "redis_unavailable", "Redis is not reachable")
     return JSONResponse({"status": "ready"})
 

@@ -11,12 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from domain.keys import Keys
+
 _redis = aioredis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
                                  decode_responses=True)
+_KEYS = Keys()  # the same key as the status route reads
 
 
 async def status(request: Request) -> JSONResponse:
-    return JSONResponse(await _redis.hgetall(f"kiln:job:{request.path_params['job_id']}"))
+    return JSONResponse(await _redis.hgetall(_KEYS.job(request.path_params["job_id"])))
 
 
 async def healthz(_request: Request) -> JSONResponse:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 
 from bin.support.bench import common, raw_chain
 from domain.capacity import Capacity
@@ -25,7 +24,7 @@ class RawDriver:
 
     def __init__(self, url: str) -> None:
         self.redis = connect(url)
-        self.broker = RedisBroker(url=url, middleware=[])
+        self.broker = sender_broker(url)  # a stock broker, on the broker's database
         self.sent: list[str] = []
         self.polls = 0
 

@@ -16,6 +16,8 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from domain.redis_client import broker_client
+from domain.settings import Settings
 from domain.status import STAGES
 
 QUEUE = "bench_raw"
@@ -29,7 +31,9 @@ class CappedPollBroker(RedisBroker):
         return super().consume(queue_name, prefetch, min(timeout, _IDLE_POLL_MS))
 
 
-broker = CappedPollBroker(url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+# On the broker's database, as Kiln's workers are: the two sides differ only in their code.
+broker = CappedPollBroker(client=broker_client(Settings.from_env().redis_url,
+                                               Settings.from_env().broker_db))
 dramatiq.set_broker(broker)
 _results = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 actors: list[dramatiq.Actor] = []

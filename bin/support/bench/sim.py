@@ -22,6 +22,7 @@ from actors.sandbox.base import CancelCheck, CommandResult, asks_cancel
 from actors.sandbox.registry import SandboxRecord, SandboxRegistry
 from bin.support.bench import sim_work
 from domain.errors import Cancelled, SandboxGone
+from domain.keys import Keys
 from domain.redis_client import connect_bounded
 from domain.settings import Settings
 
@@ -121,6 +122,7 @@ class SimRuntime:
         settings = settings or Settings.from_env()
         self.r = connect_bounded(settings.redis_url, 256)
         self.prefix = settings.redis_prefix
+        self.keys = Keys(self.prefix)
         self.registry = registry
         self.work = sim_work.WorkLog(self.r, self.prefix)
         self._live = f"{self.prefix}:sim:boxes"  # ZSET id -> provider-side expiry
@@ -129,7 +131,7 @@ class SimRuntime:
         return f"{self.prefix}:sim:box:{sandbox_id}"
 
     def goal(self, job_id: str) -> str:
-        return self.r.hget(f"{self.prefix}:job:{job_id}", "goal") or job_id
+        return self.r.hget(self.keys.job(job_id), "goal") or job_id
 
     def alive(self, sandbox_id: str) -> bool:
         expires = self.r.zscore(self._live, sandbox_id)
@@ -144,7 +146,7 @@ class SimRuntime:
             time.sleep(sim_work.seconds("create", self.goal(job_id)))
         sandbox_id = f"sim-{uuid.uuid4().hex[:16]}"
         # Only a build's first sandbox may be lost (KILN_SIM_LOSS): a replacement is not.
-        first = "" if self.r.hexists(f"{self.prefix}:job:{job_id}", "sandbox_id") else "1"
+        first = "" if self.r.hexists(self.keys.job(job_id), "sandbox_id") else "1"
         now = time.time()
         if self.registry is not None:  # registered before it exists: a crash leaves a trace
             self.registry.register(SandboxRecord(sandbox_id, job_id, self.name, "sim", now,
