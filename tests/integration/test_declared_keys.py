@@ -18,7 +18,6 @@ from redis.crc import key_slot
 
 from actors.sandbox.registry import SandboxRegistry
 from domain.capacity import Capacity
-from domain.clock import FixedClock
 from domain.gate_store import GateStore
 from domain.handoff import Delivery, HandOff, Writes
 from domain.keys import Keys
@@ -26,6 +25,7 @@ from domain.redis_client import connect
 from domain.settings import Settings
 from domain.status import STAGES, Status
 from domain.store import JobStore
+from tests.support.clock import FixedClock
 
 _GUARD = """
 local kiln_declared = {}

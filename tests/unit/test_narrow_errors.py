@@ -11,13 +11,13 @@ import pytest
 
 from actors import leases
 from actors.stage import StageContext
-from domain.clock import FixedClock
 from domain.errors import TransientError
 from domain.job import Job
 from domain.redis_client import connect
 from domain.status import Status
 from domain.store import JobStore
 from domain.telemetry import counter
+from tests.support.clock import FixedClock
 
 DOWN = "redis://127.0.0.1:1/0"  # nothing listens there
 
@@ -27,7 +27,7 @@ def _ctx(store: JobStore) -> StageContext:
                           "goal": "g", "status": "code", "attempt": "1", "iteration": "0",
                           "created_at": "1", "updated_at": "1", "stage_started_at": "1",
                           "debug_id": "dbg_1"})
-    return StageContext(job, Status.CODE, False, SimpleNamespace(store=store))
+    return StageContext(job, Status.CODE, SimpleNamespace(store=store))
 
 
 def test_the_cancel_poll_reads_a_lost_redis_as_cannot_tell_now():
