@@ -12,6 +12,7 @@ it (`preview_host`), so a web process elsewhere never connects to its own loopba
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ UNIX = "unix:"
 
 def this_host() -> str:
     """The name this host records on what only it can reach (sandboxes, their previews)."""
-    return socket.gethostname()
+    return os.environ.get("KILN_HOST_ID") or socket.gethostname()
 
 
 def _loopback(hostname: str) -> bool:

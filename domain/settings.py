@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,11 @@ class Settings:
     # Dramatiq's queues live in this database of REDIS_URL's server, apart from Kiln's data
     # (docs/operations.md, "Redis layout"): its maintenance scans them with KEYS.
     broker_db: int = 1
+    # The name of the worker host this process runs on: what it records on sandboxes and
+    # previews only it can reach, and the name of its own stage queue (docs/previews.md).
+    # Unset: the machine's host name. Several workers on one machine as separate hosts (tests,
+    # containers sharing a network namespace) each get their own.
+    host_id: str = ""
     sandbox: str = "local"  # local | e2b
     # Public egress of local sandbox commands: none | install (dependency installs only) | open.
     sandbox_egress: str = "install"
@@ -82,6 +88,7 @@ class Settings:
             redis_url=_str("REDIS_URL", cls.redis_url),
             redis_prefix=_str("KILN_REDIS_PREFIX", cls.redis_prefix),
             broker_db=_int("KILN_BROKER_DB", cls.broker_db),
+            host_id=_str("KILN_HOST_ID", socket.gethostname()),
             sandbox=_str("KILN_SANDBOX", cls.sandbox),
             sandbox_egress=_str("KILN_SANDBOX_EGRESS", cls.sandbox_egress),
             allow_unisolated=_str("KILN_ALLOW_UNISOLATED", "0") == "1",
