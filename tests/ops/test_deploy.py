@@ -1,6 +1,6 @@
 """The deployment files hold together: the compose file parses and has what operations rely on,
-the Dockerfile copies paths that exist and runs as a non-root user, and the README's
-configuration table names every environment variable the code reads."""
+the Dockerfile copies paths that exist and runs as a non-root user, and
+docs/configuration.md's table names every environment variable the code reads."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def test_dockerfile_copies_existing_paths_and_runs_unprivileged():
 _INTERNAL = {"KILN_SANDBOX_CMD", "KILN_SANDBOX_ID"}
 
 
-def test_readme_configuration_table_names_every_environment_variable():
-    readme = (ROOT / "README.md").read_text()
+def test_configuration_table_names_every_environment_variable():
+    readme = (ROOT / "docs" / "configuration.md").read_text()
     names = set()
     for package in ("domain", "actors", "web", "bin"):
         for path in (ROOT / package).rglob("*.py"):
@@ -84,5 +84,5 @@ def test_readme_configuration_table_names_every_environment_variable():
     names -= _INTERNAL
     assert {"REDIS_URL", "KILN_SANDBOX", "KILN_SANDBOX_CPU_S", "KILN_E2B_TEMPLATE"} <= names
     missing = sorted(n for n in names if f"`{n}`" not in readme)
-    assert not missing, f"README configuration table lacks {missing}"
+    assert not missing, f"docs/configuration.md lacks {missing}"
     assert "`KILN_TIER_<TIER>_<FIELD>`" in readme and "`E2B_API_KEY`" in readme
