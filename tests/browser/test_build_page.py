@@ -90,10 +90,36 @@ def stage_order(labels: list[str]) -> list[int]:
     return [order.index(label) for label in labels if label in order]
 
 
+# The page keeps no labels, progress or prompts of its own: with the API's words marked on the
+# way in, the page shows the marked words.
+MARK = "API: "
+STATUS_PATH = re.compile(r"/api/generation/[^/]+/status$")
+EVENTS_PATH = re.compile(r"/api/generation/[^/]+/events")
+
+
+def _rewrite(route: object, change) -> None:
+    response = route.fetch()
+    route.fulfill(response=response, json=change(response.json()))
+
+
+def _marked_pipeline(body: dict) -> dict:
+    for status in body["statuses"]:
+        status["label"] = MARK + status["label"]
+        status["progress"] = 0.11
+    body["cancelled_label"] = MARK + body["cancelled_label"]
+    return body
+
+
+def _marked_status(body: dict) -> dict:
+    return {**body, "stage_label": MARK + body["stage_label"], "progress": 0.37}
+
+
 def test_build_reaches_ready_shows_the_preview_then_the_gate(
         kiln_stack: KilnStack, template_workers: object, page_factory) -> None:
     page = page_factory(1280, 900)
     page.add_init_script(RECORD_LABELS)
+    page.route(re.compile(r"/preview-viewed$"),
+               lambda route: _rewrite(route, lambda body: {**body, "prompt": MARK + body["prompt"]}))
     link = kiln_stack.bin_token_link("browser-ready", tier="partner")
     assert link.startswith(f"{kiln_stack.base_url}/#token="), link
     token = sign_in(page, kiln_stack, "browser-ready", link)
@@ -140,8 +166,8 @@ def test_build_reaches_ready_shows_the_preview_then_the_gate(
         goal, timeout=15_000)
     assert page.frame(url=status["preview_url"]) is not None
 
-    # Seeing the preview raises the project's gate.
-    gate = page.get_by_role("region", name=GATE_PROMPT)
+    # Seeing the preview raises the project's gate, which asks the question the API sent.
+    gate = page.get_by_role("region", name=MARK + GATE_PROMPT)
     expect(gate).to_be_visible(timeout=15_000)
     screenshots(page, "ready")
 
@@ -160,7 +186,7 @@ def test_build_reaches_ready_shows_the_preview_then_the_gate(
     expect(page.frame_locator("#preview-frame").locator("body")).to_contain_text(goal)
     expect(page.locator("#ready-files")).to_have_text(re.compile(r"^\d+$"))
     page.wait_for_load_state("networkidle")
-    expect(page.get_by_role("region", name=GATE_PROMPT)).to_be_hidden()
+    expect(page.locator("#gate-card")).to_be_hidden()
     assert page.kiln_errors == []
 
 
@@ -341,30 +367,6 @@ def test_waiting_builds_show_queue_position_and_scheduled_time(
     screenshots(page, "scheduled")
     _cancel_on_page(page)
     assert page.kiln_errors == []
-
-
-# The page keeps no labels, progress or prompts of its own: with the API's words marked on the
-# way in, the page shows the marked words.
-MARK = "API: "
-STATUS_PATH = re.compile(r"/api/generation/[^/]+/status$")
-EVENTS_PATH = re.compile(r"/api/generation/[^/]+/events")
-
-
-def _rewrite(route: object, change) -> None:
-    response = route.fetch()
-    route.fulfill(response=response, json=change(response.json()))
-
-
-def _marked_pipeline(body: dict) -> dict:
-    for status in body["statuses"]:
-        status["label"] = MARK + status["label"]
-        status["progress"] = 0.11
-    body["cancelled_label"] = MARK + body["cancelled_label"]
-    return body
-
-
-def _marked_status(body: dict) -> dict:
-    return {**body, "stage_label": MARK + body["stage_label"], "progress": 0.37}
 
 
 def test_the_page_shows_the_labels_and_progress_the_api_sends(
