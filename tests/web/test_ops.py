@@ -84,6 +84,10 @@ def test_the_build_page_modules_are_served_as_javascript(api):
         res = api.get(path)
         assert res.status_code == 200, path
         assert res.headers["content-type"] == JAVASCRIPT, path
+        # Revalidated on every load: never an old module cached next to a new one.
+        assert res.headers["cache-control"] == "no-cache", path
+        again = api.get(path, headers={"If-None-Match": res.headers["etag"]})
+        assert again.status_code == 304 and again.headers["cache-control"] == "no-cache", path
         todo += [f"/static/{name}" for name in MODULE_IMPORT.findall(res.text)]
     # Every module in web/static is part of the page (none is left behind by a split).
     assert seen == {f"/static/{p.name}" for p in STATIC.glob("*.js")}
