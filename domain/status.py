@@ -55,6 +55,9 @@ STAGE_LABELS: dict[Status, str] = {
     S.FAILED: "Build failed",
 }
 
+# What a FAILED build reads as when its user cancelled it (its status stays FAILED).
+CANCELLED_LABEL = "Build cancelled"
+
 PROGRESS: dict[Status, float] = {
     S.SCHEDULED: 0.0,
     S.QUEUED: 0.0,

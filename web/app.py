@@ -11,7 +11,6 @@ from typing import Any
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from domain.clock import Clock
@@ -66,9 +65,11 @@ def routes() -> list[BaseRoute]:
         Route("/api/generation/{job_id:id}/files", versions.list_files, methods=["GET"]),
         Route("/api/generation/{job_id:id}/files.zip", versions.files_zip, methods=["GET"]),
         Route("/api/usage", usage.usage, methods=["GET"]),
+        Route("/api/pipeline", generation.pipeline, methods=["GET"]),
     ]
     if health.STATIC.is_dir():  # the build page's assets (web/static)
-        table.append(Mount("/static", StaticFiles(directory=health.STATIC), name="static"))
+        table.append(Mount("/static", health.StaticAssets(directory=health.STATIC),
+                           name="static"))
     return table
 
 

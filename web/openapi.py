@@ -84,7 +84,12 @@ SCHEMAS: dict[str, Any] = {
                        "message": S}),
     "PreviewLink": _obj({"url": S, "preview_url": S, "expires_at": S}),
     "PreviewViewed": _obj({"gate_id": S, "status": {
-        "type": "string", "enum": ["gate_created", "gate_already_created"]}}),
+        "type": "string", "enum": ["gate_created", "gate_already_created"]}, "prompt": S}),
+    "Pipeline": _obj({"statuses": {"type": "array", "items": _obj({
+        "status": _STATUS, "label": S, "progress": {"type": "number", "minimum": 0,
+                                                    "maximum": 1},
+        "terminal": {"type": "boolean"}})},
+                      "cancelled_label": S}),
     "Usage": _obj({"tier": _nullable({"type": "string", "enum": [t.value for t in Tier]}),
                    "jobs_used": N, "jobs_remaining": N, "resets_at": NS, "running": N,
                    "queued": N, "scheduled": N},
@@ -197,6 +202,9 @@ PATHS: dict[str, Any] = {
                 "schema": {"type": "string", "format": "binary"}}}},
             (401, 404, 409), params=("job_id",))},
     "/api/usage": {"get": _op("The caller's quota and usage", 200, _json("Usage"), (401,))},
+    "/api/pipeline": {"get": _op("Every status in pipeline order with its label and progress, "
+                                 "and a cancelled build's label", 200, _json("Pipeline"),
+                                 auth=False)},
     "/healthz": {"get": _op("Liveness", 200, _json("Health"), auth=False)},
     "/readyz": {"get": _op("Readiness: Redis reachable", 200, _json("Health"), (503,),
                            auth=False)},

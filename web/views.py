@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from domain.clock import iso
 from domain.job import Job
 from domain.line import Line, Version
-from domain.status import PROGRESS, STAGE_LABELS, Status
+from domain.status import CANCELLED_LABEL, PROGRESS, STAGE_LABELS, TERMINAL, Status
 from web.preview.origins import PreviewOrigin
 
 NO_PREVIEWS = PreviewOrigin()
@@ -88,6 +88,15 @@ def status_body(values: tuple[str | None, ...], previews: PreviewOrigin = NO_PRE
     changes, and its body depends on nothing else. (Bounded: goal and error detail are too.)"""
     raw = dict(zip(STATUS_FIELDS, values, strict=True))
     return bytes(JSONResponse(job_status(raw, previews=previews)).body)
+
+
+def pipeline() -> dict[str, Any]:
+    """The pipeline's user-facing vocabulary, for clients that draw it (the build page): every
+    status in pipeline order with its label, progress and whether it ends a build, and a
+    cancelled build's label."""
+    return {"statuses": [{"status": s.value, "label": STAGE_LABELS[s], "progress": PROGRESS[s],
+                          "terminal": s in TERMINAL} for s in Status],
+            "cancelled_label": CANCELLED_LABEL}
 
 
 def build_summary(job: Job, previews: PreviewOrigin = NO_PREVIEWS) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -71,24 +72,56 @@ def browser(chromium_path: str) -> Iterator[object]:
             instance.close()
 
 
+def _page_file(url: str) -> bool:
+    """One of the build page's own files (web/static), not an API call or a preview's file."""
+    return urlsplit(url).path.startswith("/static/")
+
+
+def _console_error(message: object) -> str | None:
+    """A console message that means the page is broken, or None. A failed API request is the
+    page's business (it says so on the page: a refused token, a dropped stream), but a static
+    file that failed to load (a module, the style sheet) is not."""
+    if message.type != "error":
+        return None
+    url = (message.location or {}).get("url", "")
+    if message.text.startswith("Failed to load resource") and not _page_file(url):
+        return None
+    return f"console: {message.text} ({url})"
+
+
 @pytest.fixture
 def page_factory(browser: object) -> Iterator[Callable[..., object]]:
-    """New pages, each in a fresh context (own localStorage), closed after the test. Browser
-    console errors and page errors are collected on `page.kiln_errors`."""
+    """New pages, each in a fresh context (own localStorage), closed after the test. Script
+    errors, console errors and static files that fail to load (a module that is missing,
+    or served as anything but JavaScript) are collected on `page.kiln_errors`, and fail the
+    test at teardown."""
     contexts: list[object] = []
+    pages: list[object] = []
 
     def make(width: int = 1280, height: int = 900) -> object:
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
+        pages.append(page)
         page.kiln_errors = []
         page.on("pageerror", lambda exc: page.kiln_errors.append(f"pageerror: {exc}"))
+
+        def on_console(message: object) -> None:
+            error = _console_error(message)
+            if error:
+                page.kiln_errors.append(error)
+
+        page.on("console", on_console)
+        page.on("requestfailed", lambda request: page.kiln_errors.append(
+            f"requestfailed: {request.url}") if _page_file(request.url) else None)
         return page
 
     yield make
+    errors = [error for page in pages for error in page.kiln_errors]
     for context in contexts:
         with contextlib.suppress(Exception):
             context.close()
+    assert errors == [], errors
 
 
 # ---- the Kiln stack ---------------------------------------------------------------------

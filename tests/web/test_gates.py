@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.gates import GATE_PROMPT
 from domain.ids import new_id
 from domain.status import Status
 from tests.web.conftest import auth, job_at, walk
@@ -36,6 +37,17 @@ def test_list_and_resolve(api, user_project, gate):
     again = api.post(f"/api/gates/{gate['gate_id']}/resolve", json={"decision": "iterate"},
                      headers=auth())
     assert again.status_code == 409 and again.json()["code"] == "gate_resolved"
+
+
+def test_preview_viewed_answers_with_the_gates_prompt(api, store, user_project, gate):
+    # The build page asks the gate's own question: the answer carries it, also when the gate
+    # was created by an earlier view.
+    [listed] = api.get(f"/api/projects/{user_project['project_id']}/gates",
+                       headers=auth()).json()["gates"]
+    assert gate["status"] == "gate_created" and gate["prompt"] == listed["prompt"] == GATE_PROMPT
+    again = api.post(f"/api/generation/{listed['job_id']}/preview-viewed", headers=auth()).json()
+    assert again == {"gate_id": gate["gate_id"], "status": "gate_already_created",
+                     "prompt": GATE_PROMPT}
 
 
 @pytest.mark.parametrize("body", [{}, {"decision": "maybe"}, {"decision": 1},

@@ -1,4 +1,5 @@
-"""Start, status, cancel and preview-viewed: success paths and their 403/404/409/422/503."""
+"""Start, status, cancel and preview-viewed: success paths and their 403/404/409/422/503; the
+pipeline's labels."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from domain.failures import CANCELLED_MESSAGE
 from domain.ids import new_id
 from domain.settings import Settings
-from domain.status import STAGE_LABELS, Status
+from domain.status import CANCELLED_LABEL, PROGRESS, STAGE_LABELS, TERMINAL, Status
 from tests.support.store_reads import cancel_flag, history
 from tests.support.waiting import join_all
 from tests.web.conftest import auth, job_at, serve, walk
@@ -169,6 +170,23 @@ def test_cancel(api, store, user_project):
     assert status["cancelled"] is True and status["error_message"] == CANCELLED_MESSAGE
     again = api.post(f"/api/generation/{job_id}/cancel", headers=auth())
     assert again.status_code == 409 and again.json()["code"] == "job_terminal"
+
+
+def test_pipeline_lists_every_status_with_its_label_and_progress(api, store, user_project):
+    # What the build page draws comes from here (it keeps no copy): no token needed.
+    res = api.get("/api/pipeline")
+    assert res.status_code == 200
+    body = res.json()
+    assert [s["status"] for s in body["statuses"]] == [s.value for s in Status]
+    assert {s["status"]: (s["label"], s["progress"], s["terminal"]) for s in body["statuses"]} == {
+        s.value: (STAGE_LABELS[s], PROGRESS[s], s in TERMINAL) for s in Status}
+    # The same words a build's own status and cancel answers use.
+    job_id = job_at(store, user_project["project_id"], Status.CODE)
+    status = api.get(f"/api/generation/{job_id}/status", headers=auth()).json()
+    code = next(s for s in body["statuses"] if s["status"] == "code")
+    assert (status["stage_label"], status["progress"]) == (code["label"], code["progress"])
+    cancelled = api.post(f"/api/generation/{job_id}/cancel", headers=auth()).json()
+    assert body["cancelled_label"] == cancelled["message"] == CANCELLED_LABEL
 
 
 def test_cancel_admits_the_next_job(api, broker_r, user_project):

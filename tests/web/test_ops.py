@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import mimetypes
+import re
+
 import httpx
 
 from domain.settings import Settings
 from domain.status import Status
 from tests.web.conftest import auth, job_at, serve
 from web.app import create_app
+from web.routes.health import JAVASCRIPT, STATIC
 
 
 def test_usage(api, user_project):
@@ -60,6 +64,42 @@ def test_openapi_describes_every_route(api, live):
 def test_index(api):
     res = api.get("/")
     assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
+
+
+MODULE_IMPORT = re.compile(r'^import .* from "\./([\w-]+\.js)";$', re.M)
+
+
+def test_the_build_page_modules_are_served_as_javascript(api):
+    # The page is ES modules: the entry named by index.html and everything it imports must be
+    # served, each as JavaScript (a browser runs no module of another type).
+    [entry] = re.findall(r'<script type="module" src="(/static/[\w-]+\.js)"></script>',
+                         api.get("/").text)
+    seen: set[str] = set()
+    todo = [entry]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        res = api.get(path)
+        assert res.status_code == 200, path
+        assert res.headers["content-type"] == JAVASCRIPT, path
+        # Revalidated on every load: never an old module cached next to a new one.
+        assert res.headers["cache-control"] == "no-cache", path
+        again = api.get(path, headers={"If-None-Match": res.headers["etag"]})
+        assert again.status_code == 304 and again.headers["cache-control"] == "no-cache", path
+        todo += [f"/static/{name}" for name in MODULE_IMPORT.findall(res.text)]
+    # Every module in web/static is part of the page (none is left behind by a split).
+    assert seen == {f"/static/{p.name}" for p in STATIC.glob("*.js")}
+    assert api.get("/static/app.css").headers["content-type"].startswith("text/css")
+
+
+def test_modules_are_javascript_whatever_the_hosts_mime_types_say(api, monkeypatch):
+    mimetypes.guess_type("app.js")  # the host's table is loaded; then it misnames .js
+    monkeypatch.setitem(mimetypes.types_map, ".js", "text/plain")
+    assert mimetypes.guess_type("app.js")[0] == "text/plain"
+    res = api.get("/static/app.js")
+    assert res.status_code == 200 and res.headers["content-type"] == JAVASCRIPT
 
 
 def test_metrics_with_a_token_want_it_as_a_bearer_token(web_settings, monkeypatch):

@@ -1,4 +1,5 @@
-"""Builds: start, status, cancel, preview-viewed. (Live events are in web/sse.py.)"""
+"""Builds: start, status, cancel, preview-viewed, and the pipeline they walk. (Live events are
+in web/sse.py.)"""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from starlette.responses import JSONResponse, Response
 from domain.capacity import CancelResult, QueueFull
 from domain.clock import iso
 from domain.failures import CANCELLED_MESSAGE
+from domain.gate_store import GateCreate
+from domain.gates import GATE_PROMPT
 from domain.job import Job
 from domain.line import ProjectLine
 from domain.logs import bind_job_context, get_logger
 from domain.messages import send_stage
-from domain.status import Status
+from domain.status import CANCELLED_LABEL, Status
 from domain.tiers import Tier
 from web import views
 from web.auth import authenticate, require_tier
@@ -129,7 +132,7 @@ async def cancel(request: Request) -> JSONResponse:
     log.info("job_cancelled", previous=result.previous.value if result.previous else None,
              quota_refunded=result.refunded)
     return JSONResponse({"job_id": job.job_id, "status": "cancelled",
-                         "message": "Build cancelled"})
+                         "message": CANCELLED_LABEL})
 
 
 async def preview_viewed(request: Request) -> JSONResponse:
@@ -139,7 +142,20 @@ async def preview_viewed(request: Request) -> JSONResponse:
     if job.status != Status.READY:
         raise ApiError(409, "job_not_ready", "The build is not ready yet")
     version = job.build_version or job.job_id
-    created = await blocking(k.gates.create, job.project_id, principal.user_id, job.job_id,
-                             version)
+    created, prompt = await blocking(_view, k, job, principal.user_id, version)
     return JSONResponse({"gate_id": created.gate_id,
-                         "status": "gate_created" if created.created else "gate_already_created"})
+                         "status": "gate_created" if created.created else "gate_already_created",
+                         "prompt": prompt})
+
+
+def _view(k: Kiln, job: Job, user_id: str, version: str) -> tuple[GateCreate, str]:
+    """The project's gate for this build (created by the first view) and the question it asks,
+    as stored on the gate."""
+    created = k.gates.create(job.project_id, user_id, job.job_id, version)
+    gate = k.gates.get(created.gate_id)
+    return created, gate["prompt"] if gate else GATE_PROMPT
+
+
+async def pipeline(_request: Request) -> JSONResponse:
+    """GET /api/pipeline: every status's label and progress (no user data: no token needed)."""
+    return JSONResponse(views.pipeline())
