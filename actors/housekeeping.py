@@ -2,8 +2,10 @@
 
 Each worker process runs a small loop; a Redis lock per task makes one sweep happen per interval
 however many processes run it. Tasks: release SCHEDULED jobs at their time, the watchdog
-(re-drive or fail stages that stopped progressing; never a job waiting for a worker), and the
-sandbox reaper (never a live build's sandbox while the build makes progress).
+(re-drive or fail stages that stopped progressing; never a job waiting for a worker), the
+sandbox reaper (never a live build's sandbox while the build makes progress), and the move of
+lost hosts' jobs to the shared queue (actors/hosts.py). The loop also renews this host's
+heartbeat.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from collections import Counter
 
 import dramatiq
 
-from actors import context, leases, teardown
+from actors import context, hosts, leases, teardown
 from actors.context import Services
-from actors.sandbox.registry import this_host
+from actors.sandbox.registry import SandboxRecord, this_host
 from domain.failures import Reason
+from domain.hosts import queue_for
 from domain.job import Job
 from domain.logs import get_logger
-from domain.messages import send_stage, stage_message
+from domain.messages import QUEUE, send_stage, stage_message
 from domain.status import STAGES, Status, handed_to
 from domain.telemetry import Telemetry
 
@@ -65,7 +68,8 @@ def _next_message(job: Job) -> dramatiq.Message | None:
     if not job.next_message or job.status not in STAGES:
         return None
     stage, iteration = handed_to(job.status, job.iteration)
-    message = stage_message(stage, job.job_id, job.attempt, iteration)
+    message = stage_message(stage, job.job_id, job.attempt, iteration,
+                            queue=job.next_queue or QUEUE)  # where the hand-off sent it
     return message.copy(message_id=job.next_message)
 
 
@@ -90,7 +94,10 @@ def _look_at(svc: Services, job: Job, telemetry: Telemetry) -> int:
     if job.status not in STAGES:
         svc.store.redis.zrem(svc.store.keys.active(), job.job_id)
         return 0
-    takeover = stage_message(job.status, job.job_id, job.attempt, job.iteration)
+    # A stalled stage is taken over on its sandbox's host (a lost host's jobs are moved to
+    # the shared queue by actors/hosts.py).
+    takeover = stage_message(job.status, job.job_id, job.attempt, job.iteration,
+                             queue=queue_for(job.sandbox_host))
     takeover = takeover.copy(message_id=uuid.uuid4().hex)
     resend = _next_message(job)
     outcome = svc.store.redrive(
@@ -129,10 +136,20 @@ def reap(svc: Services) -> int:
     records = svc.registry.all()
     jobs = {j.job_id: j for j in svc.store.get_jobs(sorted({r.job_id for r in records}))}
     reasons: Counter[str] = Counter()
+    gone = _lost_hosts(svc, records)
     for record in records:
-        if record.runtime == "local" and record.host != this_host():
-            continue  # a local sandbox can only be killed on the host that created it
         job = jobs.get(record.job_id)
+        if record.runtime == "local" and record.host != this_host():
+            # A local sandbox can only be killed on the host that created it. A lost host's
+            # record is dropped once nothing uses it (its sandboxes died with it; should it
+            # come back, its own sweep kills what is left unregistered, below).
+            if record.host in gone and (job is None or job.terminal
+                                        or job.sandbox_id != record.sandbox_id):
+                svc.registry.remove(record.sandbox_id)
+                log.info("reaper.dropped", sandbox_id=record.sandbox_id, job_id=record.job_id,
+                         host=record.host, reason="host_gone")
+                reasons["host_gone"] += 1
+            continue
         reason = None
         if job is None:
             reason = "job_vanished"
@@ -170,8 +187,15 @@ def reap(svc: Services) -> int:
     return sum(reasons.values())
 
 
+def _lost_hosts(svc: Services, records: list[SandboxRecord]) -> set[str]:
+    """The hosts of other hosts' local sandboxes that have no heartbeat."""
+    others = {r.host for r in records if r.runtime == "local" and r.host != this_host()}
+    return others - svc.hosts.alive(others)
+
+
 TASKS = (("scheduled", release_scheduled, 1.0), ("queue", queue_upkeep, 1.0),
-         ("watchdog", watchdog, 2.0), ("reaper", reap, 2.0))
+         ("watchdog", watchdog, 2.0), ("reaper", reap, 2.0),
+         ("hosts", hosts.sweep_lost_hosts, 1.0))
 
 
 def run_once(svc: Services, force: bool = False) -> dict[str, int]:
@@ -192,6 +216,10 @@ class Housekeeping(dramatiq.Middleware):
         self.tick_s = tick_s
         self._stop = threading.Event()
 
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Alive before its consumers start: a stage routed here must never find it "lost".
+        hosts.heartbeat.tick(context.services(), force=True)
+
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.clear()
         threading.Thread(target=self._loop, name="kiln-housekeeping", daemon=True).start()
@@ -202,6 +230,8 @@ class Housekeeping(dramatiq.Middleware):
     def _loop(self) -> None:
         while not self._stop.wait(self.tick_s):
             try:
-                run_once(context.services())
+                svc = context.services()
+                hosts.heartbeat.tick(svc)
+                run_once(svc)
             except Exception:  # deliberately any: the loop outlives one bad round (logged)
                 log.exception("housekeeping.loop_failed")
