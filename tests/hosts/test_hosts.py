@@ -13,6 +13,7 @@ from domain.capacity import Capacity
 from domain.hosts import host_queue
 from domain.messages import QUEUE, sender_broker, stage_message
 from domain.status import Status
+from domain.telemetry import Telemetry
 from tests.hosts.cluster import WorkerHost
 from tests.support.waiting import pid_alive, wait_for
 
@@ -101,6 +102,8 @@ def test_a_lost_hosts_builds_finish_on_another_host_and_nothing_runs_twice(hosts
         assert ran[lost.host_id] == ["starting", "scaffold", "code"], ran  # deps cut short
         assert ran[other.host_id] == ["deps", "checks"], ran
         assert other.events(job_id, "sandbox.replaced")
+    moves = Telemetry(store.redis, store.prefix).snapshot().counters.get("host_lost_moves", {})
+    assert moves == {("deps", "taken_over"): 2}  # each build's running stage handed over
 
     # The lost worker's messages are still held for its host's queue (only a consumer of
     # that queue recovers a dead worker's messages of it): the host comes back under the same
