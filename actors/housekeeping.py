@@ -147,7 +147,10 @@ class Housekeeping(dramatiq.Middleware):
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # Alive before its consumers start: a stage routed here must never find it "lost".
-        hosts.heartbeat.tick(context.services(), force=True)
+        try:
+            hosts.heartbeat.tick(context.services(), force=True)
+        except Exception:  # deliberately any (Redis away at boot): the loop beats again soon
+            log.exception("housekeeping.heartbeat_failed")
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.clear()
