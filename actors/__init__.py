@@ -1,5 +1,6 @@
 """The worker side of Kiln. `dramatiq actors` imports this package: the broker is configured
-from the environment, then every stage actor is declared on Kiln's one queue."""
+from the environment, then every stage actor is declared on Kiln's one queue, and this host's
+own queue is declared next to it (actors/hosts.py): a worker consumes every declared queue."""
 
 from domain.logs import configure_logging
 from domain.settings import Settings
@@ -15,6 +16,9 @@ from actors.broker import make_broker  # noqa: E402
 broker = make_broker(Settings.from_env())
 
 from actors import stages  # noqa: E402, F401  (declares the stage actors)
+from actors.hosts import own_queue  # noqa: E402
+
+broker.declare_queue(own_queue())
 from actors.housekeeping import Housekeeping  # noqa: E402
 
 broker.add_middleware(Housekeeping())

@@ -17,6 +17,7 @@ from actors.sandbox.base import SandboxRuntime
 from actors.sandbox.registry import SandboxRegistry
 from domain.capacity import Capacity
 from domain.handoff import HandOff
+from domain.hosts import Hosts
 from domain.redis_client import connect_bounded
 from domain.settings import Settings
 from domain.store import JobStore
@@ -32,6 +33,7 @@ class Services:
     broker: KilnRedisBroker
     registry: SandboxRegistry
     handoff: HandOff
+    hosts: Hosts
 
 
 _current: Services | None = None
@@ -49,7 +51,8 @@ def build(settings: Settings, broker: KilnRedisBroker) -> Services:
                         queue_cap=settings.queue_cap)
     registry = SandboxRegistry(client, settings.redis_prefix)
     return Services(settings, store, capacity, get_runtime(settings, client),
-                    get_generator(settings), broker, registry, HandOff(store, registry.key))
+                    get_generator(settings), broker, registry, HandOff(store, registry.key),
+                    Hosts(store))
 
 
 def services() -> Services:

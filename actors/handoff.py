@@ -13,8 +13,10 @@ from dramatiq.middleware import CurrentMessage
 
 from actors import leases, teardown
 from actors.consumer import mark_handed_off
+from actors.hosts import sandbox_host
 from actors.sandbox.base import Sandbox
 from domain.handoff import HandOffResult, Writes
+from domain.hosts import queue_for
 from domain.logs import get_logger
 from domain.messages import stage_message
 from domain.status import Status, handed_to
@@ -52,20 +54,24 @@ def hand_off(ctx: StageContext, result: Next | Ready | None) -> str:
     holder = message.message_id if message else ""
     result = result or Next()
     created = result.sandbox if isinstance(result, Next) else None
-    writes = Writes(fields=result.fields, files=getattr(result, "files", None),
-                    claim=(job.sandbox_id or "", created.id) if created else None)
+    # The next stage goes to the queue of the host holding the job's sandbox (domain/hosts.py).
+    host = sandbox_host(svc.runtime) if created else job.sandbox_host
+    queue = queue_for(host)
+    fields = result.fields if isinstance(result, Ready) else {**result.fields, "next_queue": queue}
+    writes = Writes(fields=fields, files=getattr(result, "files", None),
+                    claim=(job.sandbox_id or "", created.id, host or "") if created else None)
     expires = svc.store.clock.now() + svc.settings.preview_ttl_s
-    queue = None  # the queue the next message goes to: the message's own
     if isinstance(result, Ready):
         delivery = svc.broker.delivery(message, None)
         res = svc.handoff.ready(job, holder, writes, delivery, expires, svc.capacity)
+        queue = None
     else:
         to, iteration = handed_to(stage, job.iteration)
         send = stage_message(result.stage or to, job.job_id, job.attempt,
-                             iteration if result.iteration is None else result.iteration)
+                             iteration if result.iteration is None else result.iteration,
+                             queue=queue)
         delivery = svc.broker.delivery(message, send)
         res = svc.handoff.next_stage(job.job_id, stage, holder, writes, delivery)
-        queue = send.queue_name
     if res.acknowledged and message is not None and delivery.ack_id:
         # The script acknowledged it (only a message of the queue it wrote: another queue's
         # consumer acknowledges its own), so its consumer must not.

@@ -2,25 +2,27 @@
 
 Each worker process runs a small loop; a Redis lock per task makes one sweep happen per interval
 however many processes run it. Tasks: release SCHEDULED jobs at their time, the watchdog
-(re-drive or fail stages that stopped progressing; never a job waiting for a worker), and the
-sandbox reaper (never a live build's sandbox while the build makes progress).
+(re-drive or fail stages that stopped progressing; never a job waiting for a worker), the
+sandbox reaper (never a live build's sandbox while the build makes progress), and the move of
+lost hosts' jobs to the shared queue (actors/hosts.py). The loop also renews this host's
+heartbeat.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections import Counter
 
 import dramatiq
 
-from actors import context, leases, teardown
+from actors import context, hosts, leases, teardown
 from actors.context import Services
-from actors.sandbox.registry import this_host
+from actors.reaper import reap
 from domain.failures import Reason
+from domain.hosts import queue_for
 from domain.job import Job
 from domain.logs import get_logger
-from domain.messages import send_stage, stage_message
+from domain.messages import QUEUE, send_stage, stage_message
 from domain.status import STAGES, Status, handed_to
 from domain.telemetry import Telemetry
 
@@ -65,7 +67,8 @@ def _next_message(job: Job) -> dramatiq.Message | None:
     if not job.next_message or job.status not in STAGES:
         return None
     stage, iteration = handed_to(job.status, job.iteration)
-    message = stage_message(stage, job.job_id, job.attempt, iteration)
+    message = stage_message(stage, job.job_id, job.attempt, iteration,
+                            queue=job.next_queue or QUEUE)  # where the hand-off sent it
     return message.copy(message_id=job.next_message)
 
 
@@ -90,7 +93,10 @@ def _look_at(svc: Services, job: Job, telemetry: Telemetry) -> int:
     if job.status not in STAGES:
         svc.store.redis.zrem(svc.store.keys.active(), job.job_id)
         return 0
-    takeover = stage_message(job.status, job.job_id, job.attempt, job.iteration)
+    # A stalled stage is taken over on its sandbox's host (a lost host's jobs are moved to
+    # the shared queue by actors/hosts.py).
+    takeover = stage_message(job.status, job.job_id, job.attempt, job.iteration,
+                             queue=queue_for(job.sandbox_host))
     takeover = takeover.copy(message_id=uuid.uuid4().hex)
     resend = _next_message(job)
     outcome = svc.store.redrive(
@@ -116,62 +122,9 @@ def _look_at(svc: Services, job: Job, telemetry: Telemetry) -> int:
     return int(outcome != "moved")
 
 
-def reap(svc: Services) -> int:
-    """Kill sandboxes nobody needs: job vanished, job terminal and not previewing, preview
-    expired, a live build's sandbox whose lease passed (no progress past the watchdog's limit),
-    any other sandbox past its registered expiry; for e2b also provider sandboxes with Kiln
-    metadata but no registry record."""
-    now = svc.store.clock.now()
-    # List the runtime before reading the registry, and re-check before a kill: a sandbox
-    # created mid-sweep must not pass for an unregistered orphan and die under its job (a
-    # local sandbox registers before its state file makes it listable).
-    live = svc.runtime.list_live()
-    records = svc.registry.all()
-    jobs = {j.job_id: j for j in svc.store.get_jobs(sorted({r.job_id for r in records}))}
-    reasons: Counter[str] = Counter()
-    for record in records:
-        if record.runtime == "local" and record.host != this_host():
-            continue  # a local sandbox can only be killed on the host that created it
-        job = jobs.get(record.job_id)
-        reason = None
-        if job is None:
-            reason = "job_vanished"
-        elif job.status == Status.READY:
-            if job.sandbox_id != record.sandbox_id:
-                reason = "superseded"
-            elif (job.sandbox_expires_at or 0) <= now:
-                reason = "preview_expired"
-        elif (job.status == Status.FAILED
-              and now - job.updated_at >= svc.settings.cancel_hard_deadline_s):
-            # The actor tears a failed job's sandbox down itself; if it has not by now it is
-            # stuck in a call (the cancel hard deadline), so the reaper does it.
-            reason = "job_failed"
-        elif record.sandbox_id == job.sandbox_id:
-            # A live build's own sandbox follows the build: renewed by every stage entry and
-            # hand-off, and while its next message waits for a worker (actors/leases.py).
-            if (job.lease_until or record.expires_at) <= now:
-                reason = "lease_expired"
-        elif record.expires_at <= now:
-            reason = "expired"  # one it does not use (a twin's, a lost one's): at creation + lease
-        if reason:
-            svc.runtime.kill(record.sandbox_id)
-            svc.registry.remove(record.sandbox_id)
-            log.info("reaper.killed", sandbox_id=record.sandbox_id, job_id=record.job_id,
-                     reason=reason)
-            reasons[reason] += 1
-    known = {r.sandbox_id for r in records}
-    for sandbox_id, metadata in live:
-        if (sandbox_id not in known and metadata.get("kiln_job_id")
-                and svc.registry.get(sandbox_id) is None):  # and still not registered now
-            svc.runtime.kill(sandbox_id)
-            log.info("reaper.killed", sandbox_id=sandbox_id, reason="unregistered")
-            reasons["unregistered"] += 1
-    Telemetry(svc.store.redis, svc.store.prefix).count_many("sandboxes_reaped", reasons)
-    return sum(reasons.values())
-
-
 TASKS = (("scheduled", release_scheduled, 1.0), ("queue", queue_upkeep, 1.0),
-         ("watchdog", watchdog, 2.0), ("reaper", reap, 2.0))
+         ("watchdog", watchdog, 2.0), ("reaper", reap, 2.0),
+         ("hosts", hosts.sweep_lost_hosts, 1.0))
 
 
 def run_once(svc: Services, force: bool = False) -> dict[str, int]:
@@ -192,6 +145,13 @@ class Housekeeping(dramatiq.Middleware):
         self.tick_s = tick_s
         self._stop = threading.Event()
 
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Alive before its consumers start: a stage routed here must never find it "lost".
+        try:
+            hosts.heartbeat.tick(context.services(), force=True)
+        except Exception:  # deliberately any (Redis away at boot): the loop beats again soon
+            log.exception("housekeeping.heartbeat_failed")
+
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.clear()
         threading.Thread(target=self._loop, name="kiln-housekeeping", daemon=True).start()
@@ -202,6 +162,8 @@ class Housekeeping(dramatiq.Middleware):
     def _loop(self) -> None:
         while not self._stop.wait(self.tick_s):
             try:
-                run_once(context.services())
+                svc = context.services()
+                hosts.heartbeat.tick(svc)
+                run_once(svc)
             except Exception:  # deliberately any: the loop outlives one bad round (logged)
                 log.exception("housekeeping.loop_failed")

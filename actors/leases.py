@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from actors import telemetry_writer
+from actors.hosts import sandbox_host
 from actors.sandbox.base import Sandbox
 from actors.workspace import install, skeleton
 from domain.errors import Cancelled, KilnError, SandboxGone
@@ -92,8 +93,9 @@ def replace(ctx: StageContext) -> Sandbox:
                              timeout_s=svc.settings.lease_s)
     try:
         _restore(ctx, new)
+        host = sandbox_host(svc.runtime)
         outcome, current = svc.store.replace_sandbox(job.job_id, ctx.stage, ctx.holder, lost,
-                                                     new.id, limit)
+                                                     new.id, limit, host)
     except BaseException:
         new.kill()
         raise
@@ -106,6 +108,7 @@ def replace(ctx: StageContext) -> Sandbox:
         raise Cancelled()  # cancelled, or the job moved on without this run
     svc.runtime.kill(lost)  # harmless when it is gone; drops its registry record
     job.sandbox_id, job.sandbox_replacements = new.id, job.sandbox_replacements + 1
+    job.sandbox_host = host  # the stages after this one go to this host's queue
     telemetry_writer.writer.add(svc.store.redis, svc.store.prefix,
                                 counter("sandbox_replacements", ctx.stage.value))
     log.warning("sandbox.replaced", lost=lost, sandbox_id=new.id,

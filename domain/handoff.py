@@ -41,7 +41,8 @@ class Writes:
 
     fields: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str] | None = None
-    claim: tuple[str, str] | None = None  # (sandbox seen at entry, sandbox created)
+    # (sandbox seen at entry, sandbox created, the host holding it: '' when any host reaches it)
+    claim: tuple[str, str, str] | tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class Job:
     stage_started_at: float | None = None
     scheduled_for: float | None = None
     sandbox_id: str | None = None
+    sandbox_host: str | None = None  # the worker host holding a local sandbox (domain/hosts.py)
     preview_url: str | None = None  # older records only: users see the stable URL (web/preview)
     preview_upstream: str | None = None  # where the app is served from (domain/preview.py)
     preview_host: str | None = None  # the worker host a host-bound upstream is on
@@ -51,6 +52,7 @@ class Job:
     # the message it queued; until when the build's sandbox is leased (progress renews it).
     handed_off: str | None = None
     next_message: str | None = None
+    next_queue: str | None = None  # the queue `next_message` went to (none: the shared one)
     lease_until: float | None = None
     timestamps: dict[str, float] = field(default_factory=dict)
 

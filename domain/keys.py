@@ -90,6 +90,10 @@ class Keys:
         """STREAM one web process appends to, to wake its own blocked SSE reader."""
         return f"{self.prefix}:sse:wake:{token}"
 
+    def host(self, host_id: str) -> str:
+        """STRING heartbeat of a worker host (expires after KILN_HOST_TTL_S): gone = host lost."""
+        return f"{self.prefix}:host:{host_id}"
+
     def housekeeping(self, task: str) -> str:
         """Lock: one process runs this housekeeping task per interval (expires)."""
         return f"{self.prefix}:housekeeping:{task}"

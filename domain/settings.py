@@ -44,6 +44,9 @@ class Settings:
     # Unset: the machine's host name. Several workers on one machine as separate hosts (tests,
     # containers sharing a network namespace) each get their own.
     host_id: str = ""
+    # A worker host's heartbeat lasts this long: a host silent for longer is taken for lost and
+    # its jobs resume on other hosts (docs/reliability.md, "Several worker hosts").
+    host_ttl_s: float = 30.0
     sandbox: str = "local"  # local | e2b
     # Public egress of local sandbox commands: none | install (dependency installs only) | open.
     sandbox_egress: str = "install"
@@ -89,6 +92,7 @@ class Settings:
             redis_prefix=_str("KILN_REDIS_PREFIX", cls.redis_prefix),
             broker_db=_int("KILN_BROKER_DB", cls.broker_db),
             host_id=_str("KILN_HOST_ID", socket.gethostname()),
+            host_ttl_s=_float("KILN_HOST_TTL_S", cls.host_ttl_s),
             sandbox=_str("KILN_SANDBOX", cls.sandbox),
             sandbox_egress=_str("KILN_SANDBOX_EGRESS", cls.sandbox_egress),
             allow_unisolated=_str("KILN_ALLOW_UNISOLATED", "0") == "1",

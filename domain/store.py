@@ -269,16 +269,19 @@ class JobStore:
             str(self.lease_s), resend.send_id if resend else "",
             resend.send_data if resend else "", takeover.send_data, str(takeover.db),
             str(self.db)]
-        keys = [*self.keys.job_state(job.job_id), takeover.messages, takeover.queue]
+        sent = resend or takeover  # the queue the job's next message went to
+        keys = [*self.keys.job_state(job.job_id), takeover.messages, takeover.queue,
+                sent.messages, sent.queue]
         return self._redrive(keys=keys, args=args)[0]
 
     def replace_sandbox(self, job_id: str, stage: Status, holder: str, lost: str, new: str,
-                        max_replacements: int) -> tuple[str, str]:
-        """Record `new` as the job's sandbox in place of `lost` (domain/lua/replace_sandbox.lua);
-        returns the outcome and the job's sandbox afterwards."""
+                        max_replacements: int, host: str = "") -> tuple[str, str]:
+        """Record `new` (on worker host `host`, '' when any host reaches it) as the job's
+        sandbox in place of `lost` (domain/lua/replace_sandbox.lua); returns the outcome and
+        the job's sandbox afterwards."""
         res = self._replace(keys=[self.keys.job(job_id)],
                             args=[stage.value, holder, lost, new, str(max_replacements),
-                                  repr(self.clock.now()), str(self.lease_s)])
+                                  repr(self.clock.now()), str(self.lease_s), host])
         return res[0], res[1]
 
     # -- cancel ---------------------------------------------------------------------------

@@ -31,6 +31,9 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
                          "their sandbox lease renewed)", ("stage",)),
     "sandbox_replacements": ("Sandboxes lost mid-build (reaped, timed out, host gone) and "
                              "replaced", ("stage",)),
+    "host_lost_moves": ("Jobs of a lost worker host moved to the shared queue: the next "
+                        "stage sent again (resent) or the stage taken over (taken_over)",
+                        ("stage", "outcome")),
 }
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 # Queue waits run from a few ms (an idle worker) to many minutes (every thread busy).

@@ -86,6 +86,12 @@ class LocalRuntime:
             raise SandboxGone(f"sandbox {sandbox_id} does not exist on this host")
         return self._sandbox(state)
 
+    @staticmethod
+    def _ours(state: dict) -> bool:
+        # A sandbox root shared between hosts (one volume for several containers) shows other
+        # hosts' sandboxes too: their processes are out of reach here, so they are not ours.
+        return state.get("host", this_host()) == this_host()
+
     def kill(self, sandbox_id: str) -> bool:
         """Kill by id; harmless (False) for an unknown or already-dead id. A record that another
         host registered is left alone: only that host can end its processes."""
@@ -125,9 +131,10 @@ class LocalRuntime:
         if not _ID.match(sandbox_id):
             return None
         try:
-            return json.loads((self.root / sandbox_id / "state.json").read_text())
+            state = json.loads((self.root / sandbox_id / "state.json").read_text())
         except (OSError, ValueError):
             return None
+        return state if self._ours(state) else None
 
     def _sandbox(self, state: dict) -> LocalSandbox:
         sandbox_id = state["sandbox_id"]

@@ -4,7 +4,7 @@
 --       6 queue messages (id -> data), 7 this worker's unacked set.
 -- ARGV: 1 now, 4 job_id, 5 stage, 6 holder (the id of the message that entered the stage),
 --       7 writes JSON {fields = {k, v, ...}, files = {path = text} | absent, claim = {seen,
---       new} | absent, ready = {...} | absent}, 8 message id to acknowledge ('' for none),
+--       new, its host} | absent, ready = {...} | absent}, 8 message id to acknowledge ('' for none),
 --       9 the next stage's message id ('' for none), 11 sandbox lease seconds ('0': none),
 --       12 the broker's database.
 -- KEYS 5-7 are Dramatiq's, in the broker's database (KILN_BROKER_DB); the others are in the
@@ -47,6 +47,8 @@ local function begin()
     sandbox = w.claim[2]
     own[#own + 1] = 'sandbox_id'
     own[#own + 1] = sandbox
+    own[#own + 1] = 'sandbox_host'  -- the host holding it ('' when any host reaches it)
+    own[#own + 1] = w.claim[3] or ''
   end
   if w.files then
     redis.call('DEL', KEYS[3])

@@ -12,7 +12,8 @@
 --     re-drive budget is spent.
 -- 'waiting', 'resent' and 'ok' look again one deadline later and renew the sandbox lease.
 -- KEYS: the job's state keys (state_keys, the first five), 6 queue messages (id -> data),
--- 7 queue (list of ids); KEYS 6-7 are Dramatiq's, in the broker's database.
+-- 7 queue (list of ids) of the take-over's queue, 8-9 the same of the queue the next message
+-- went to (a host's own: domain/hosts.py); KEYS 6-9 are Dramatiq's, in the broker's database.
 -- ARGV: 1 now, 2 maxlen, 3 stage_deadline, 4 job_id, 5 status, 6 stage_started_at, 7 new
 -- holder, 8 max re-drives, 9 lease seconds ('0': none), 10 the next message's id and 11 its
 -- data as the caller read the job ('' when it had none), 12 the new holder's message, 13 the
@@ -47,18 +48,18 @@ local function again(outcome)
   return {outcome, h[3], h[4]}
 end
 
-local function send(id, data)
-  on_queue('HSET', msgs, id, data)
-  on_queue('RPUSH', queue, id)
+local function send(id, data, to_msgs, to_queue)
+  on_queue('HSET', to_msgs or msgs, id, data)
+  on_queue('RPUSH', to_queue or queue, id)
 end
 
 if h[7] and h[7] == h[1] .. ':' .. holder then
   local next_id = h[8] or ''
-  if next_id == '' or on_queue('HEXISTS', msgs, next_id) == 1 or next_id ~= ARGV[10] then
+  if next_id == '' or on_queue('HEXISTS', KEYS[8], next_id) == 1 or next_id ~= ARGV[10] then
     return again('waiting')  -- (a different id than the caller read: look again next time)
   end
   if redrives >= tonumber(ARGV[8]) then return {'exhausted', h[3], h[4]} end
-  send(next_id, ARGV[11])
+  send(next_id, ARGV[11], KEYS[8], KEYS[9])
   redis.call('HSET', job, 'redrives', redrives + 1)
   return again('resent')
 end

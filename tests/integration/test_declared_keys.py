@@ -20,6 +20,7 @@ from actors.sandbox.registry import SandboxRegistry
 from domain.capacity import Capacity
 from domain.gate_store import GateStore
 from domain.handoff import Delivery, HandOff, Writes
+from domain.hosts import Hosts
 from domain.keys import Keys
 from domain.redis_client import connect
 from domain.settings import Settings
@@ -104,7 +105,8 @@ def test_every_script_touches_only_declared_keys(guarded, broker_r):
     running = first.job.job_id
     capacity.publish_positions()  # positions.lua
 
-    # enter_stage.lua, update.lua, replace_sandbox.lua, hand_off.lua, redrive.lua.
+    # enter_stage.lua, update.lua, replace_sandbox.lua, hand_off.lua, redrive.lua,
+    # host_lost.lua.
     for stage in STAGES:
         entry = store.enter_stage(running, stage, 1, 0, 5, f"m-{stage}", with_files=True)
         assert entry.outcome == "entered"
@@ -118,6 +120,11 @@ def test_every_script_touches_only_declared_keys(guarded, broker_r):
             job = store.get_job(running)
             takeover = dataclasses.replace(delivery, send_id="m-new", send_data="new")
             assert store.redrive(job, 5, takeover, send) == "waiting"
+            # host_lost.lua: the job's host has no heartbeat.
+            assert store.update(running, stage, sandbox_host="host-x")
+            moved = dataclasses.replace(delivery, send_id="m-moved")
+            assert Hosts(store).move_off(store.get_job(running), "host-x", moved, "next",
+                                         "this") == "resent"
 
     # hand_off_ready.lua: READY frees the slot and admits the waiting job.
     res = handoff.ready(store.get_job(running), "m-checks", Writes(fields={"preview_url": "u"}),
