@@ -14,7 +14,7 @@ from actors.broker import make_broker  # noqa: E402
 
 broker = make_broker(Settings.from_env())
 
-from actors import stages  # noqa: E402, F401  (declares the stage actors)
+from actors import stages, wake  # noqa: E402, F401  (declare the stage and wake actors)
 from actors.housekeeping import Housekeeping  # noqa: E402
 
 broker.add_middleware(Housekeeping())
