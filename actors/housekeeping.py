@@ -23,7 +23,7 @@ from domain.logs import get_logger
 from domain.messages import send_stage, stage_message
 from domain.status import STAGES, Status, handed_to
 from domain.telemetry import Telemetry
-from domain.wake import running_wake_sandbox
+from domain.wake import superseded
 
 log = get_logger("kiln.housekeeping")
 
@@ -139,8 +139,9 @@ def reap(svc: Services) -> int:
             reason = "job_vanished"
         elif job.status == Status.READY:
             if job.sandbox_id != record.sandbox_id:
-                # Unless a wake is bringing the preview back on it (actors/wake.py).
-                if running_wake_sandbox(svc.store, job.job_id) not in ("", record.sandbox_id):
+                # Unless it is the preview's now: a wake brought it back on it, or is doing
+                # so (actors/wake.py).
+                if superseded(svc.store, job.job_id, record.sandbox_id):
                     reason = "superseded"
             elif (job.sandbox_expires_at or 0) <= now:
                 reason = "preview_expired"

@@ -26,93 +26,58 @@ log = get_logger("kiln.wake")
 
 
 class WakeFailed(Exception):
+    """A wake's end with the code visitors see (domain/wake.py: FAILURES)."""
+
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code
 
 
-def _wake(svc: Services, wakes: Wakes, job: Job, wake_id: str) -> Sandbox | None:
-    """Bring the app up in a new sandbox; returns it (None: the wake was taken over)."""
-    job_id = job.job_id
-    stored = svc.store.files(job_id)
+class Superseded(Exception):
+    """The mark is another wake's now (this one's expired meanwhile): stop quietly."""
+
+
+def _bring_up(svc: Services, wakes: Wakes, job: Job, wake_id: str) -> tuple[Sandbox, str]:
+    """A new sandbox with the build's files and dependencies and its app answering; returns
+    it with the preview's upstream. The sandbox is killed on any way out but success."""
+    stored = svc.store.files(job.job_id)
     if not stored:
         raise WakeFailed("wake_files_gone", "the build's stored files are gone")
-    sandbox = svc.runtime.create(job_id, {"kiln_job_id": job_id,
-                                          "kiln_project_id": job.project_id},
-                                 timeout_s=svc.settings.lease_s)
-    try:
-        for step, work in _steps(svc, sandbox, job, stored):
-            if wakes.step(job_id, wake_id, step, sandbox.id)[0] != "ok":
-                sandbox.kill()  # another wake owns the mark now
-                return None
-            work()
-    except BaseException:
-        sandbox.kill()
-        raise
-    return sandbox
-
-
-def _steps(svc: Services, sandbox: Sandbox, job: Job, stored: dict[str, str]) -> list:
     files = skeleton(job.goal) | stored  # as a replacement sandbox is restored (leases.py)
-    timeout = svc.settings.command_timeout_s
+    sandbox = svc.runtime.create(job.job_id, {"kiln_job_id": job.job_id,
+                                              "kiln_project_id": job.project_id},
+                                 timeout_s=svc.settings.lease_s)
 
-    def deps() -> None:
+    def step(name: str) -> None:
+        if wakes.step(job.job_id, wake_id, name, sandbox.id)[0] != "ok":
+            raise Superseded()
+
+    try:
+        step("restore")
+        sandbox.write_files(files)
+        step("install")
+        timeout = svc.settings.command_timeout_s
         try:
             install(files, lambda command, egress: sandbox.run(command, timeout=timeout,
                                                                egress=egress))
-        except Exception as exc:  # the app's own failure or a timeout: the wake's end
+        except Exception as exc:  # the app's own failure, or a timeout: the wake's end
             raise WakeFailed("wake_install_failed", str(exc)) from exc
+        step("start")
+        try:
+            upstream = start_app(sandbox, read_manifest(files.get(MANIFEST)),
+                                 svc.settings.preview_wait_s, lambda: False)
+        except AppDidNotStart as exc:
+            raise WakeFailed("wake_app_failed", str(exc)) from exc
+    except BaseException:
+        sandbox.kill()
+        raise
+    return sandbox, upstream
 
-    return [("restore", lambda: sandbox.write_files(files)), ("install", deps)]
 
-
-def _start(svc: Services, sandbox: Sandbox, stored: dict[str, str]) -> str:
-    manifest = read_manifest(stored.get(MANIFEST))
+def _record(svc: Services, wakes: Wakes, job: Job, wake_id: str, sandbox: Sandbox,
+            upstream: str) -> str:
+    expires = svc.store.clock.now() + svc.settings.preview_ttl_s
     try:
-        return start_app(sandbox, manifest, svc.settings.preview_wait_s, lambda: False)
-    except AppDidNotStart as exc:
-        raise WakeFailed("wake_app_failed", str(exc)) from exc
-
-
-def run_wake(svc: Services, job_id: str, wake_id: str) -> str:
-    """One delivery of a wake's message; returns its outcome (for logs and tests)."""
-    wakes = Wakes(svc.store, svc.settings)
-    outcome, dead_runs = wakes.step(job_id, wake_id, "claim",
-                                    max_deliveries=svc.settings.max_deliveries)
-    if dead_runs:
-        svc.runtime.kill(dead_runs)  # a run of this wake whose worker died
-    if outcome == "stale":
-        return "stale"
-    job = svc.store.get_job(job_id)
-    if job is None:
-        return "missing"  # its mark and slot expire with it
-    try:
-        if outcome == "exhausted":
-            raise WakeFailed("wake_failed", "its workers kept dying")
-        if job.status != Status.READY:
-            raise WakeFailed("wake_failed", f"the build is {job.status.value}")
-        sandbox = _wake(svc, wakes, job, wake_id)
-        if sandbox is None:
-            return "stale"
-        return _finish(svc, wakes, job, wake_id, sandbox)
-    except BaseException as exc:  # a time limit too: the visitors see it failed
-        code = exc.code if isinstance(exc, WakeFailed) else "wake_failed"
-        detail = sanitize_detail(scrub(str(exc) or type(exc).__name__))
-        log.warning("wake.failed", code=code, detail=detail[:500])
-        wakes.fail(job_id, job.user_id, job.project_id, wake_id, code, detail[:2000])
-        teardown.admit_next(svc)  # its slot is free again
-        if not isinstance(exc, Exception):
-            raise
-        return code
-
-
-def _finish(svc: Services, wakes: Wakes, job: Job, wake_id: str, sandbox: Sandbox) -> str:
-    try:
-        if wakes.step(job.job_id, wake_id, "start")[0] != "ok":
-            sandbox.kill()
-            return "stale"
-        upstream = _start(svc, sandbox, svc.store.files(job.job_id))
-        expires = svc.store.clock.now() + svc.settings.preview_ttl_s
         outcome, before = wakes.done(job.job_id, job.user_id, job.project_id, wake_id,
                                      sandbox.id, expires, upstream_fields(upstream),
                                      svc.registry.key)
@@ -126,8 +91,39 @@ def _finish(svc: Services, wakes: Wakes, job: Job, wake_id: str, sandbox: Sandbo
     if before and before != sandbox.id:
         svc.runtime.kill(before)  # expired or reaped already; harmless when gone
     log.info("wake.done", sandbox_id=sandbox.id)
-    teardown.admit_next(svc)
     return "woken"
+
+
+def run_wake(svc: Services, job_id: str, wake_id: str) -> str:
+    """One delivery of a wake's message; returns its outcome (for logs and tests)."""
+    wakes = Wakes(svc.store, svc.settings)
+    outcome, dead_run = wakes.step(job_id, wake_id, "claim",
+                                   max_deliveries=svc.settings.max_deliveries)
+    if dead_run:
+        svc.runtime.kill(dead_run)  # a run of this wake whose worker died
+    job = svc.store.get_job(job_id)
+    if outcome == "stale" or job is None:
+        return "stale"  # another wake's mark, or none (it expired; a missing job's with it)
+    try:
+        if outcome == "exhausted":
+            raise WakeFailed("wake_failed", "its workers kept dying")
+        if job.status != Status.READY:
+            raise WakeFailed("wake_failed", f"the build is {job.status.value}")
+        sandbox, upstream = _bring_up(svc, wakes, job, wake_id)
+        result = _record(svc, wakes, job, wake_id, sandbox, upstream)
+    except Superseded:
+        return "stale"
+    except BaseException as exc:  # a time limit too: visitors see it failed
+        code = exc.code if isinstance(exc, WakeFailed) else "wake_failed"
+        detail = sanitize_detail(scrub(str(exc) or type(exc).__name__))
+        log.warning("wake.failed", code=code, detail=detail[:500])
+        wakes.fail(job_id, job.user_id, job.project_id, wake_id, code, detail[:2000])
+        teardown.admit_next(svc)  # its slot is free again
+        if not isinstance(exc, Exception):
+            raise
+        return code
+    teardown.admit_next(svc)
+    return result
 
 
 def wake_preview(job_id: str, wake_id: str) -> None:

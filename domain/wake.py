@@ -123,10 +123,15 @@ class Wakes:
                              FAILED_MARK_S]))
 
 
-def running_wake_sandbox(store: JobStore, job_id: str) -> str | None:
-    """The sandbox a wake in progress works on ('' before it has one); None when no wake runs
-    (the reaper leaves a running wake's sandbox alone)."""
-    state, sandbox_id = store.redis.hmget(store.keys.wake(job_id), "state", "sandbox_id")
-    if not state or state == "failed":
-        return None
-    return sandbox_id or ""
+def superseded(store: JobStore, job_id: str, sandbox_id: str) -> bool:
+    """Is `sandbox_id`, registered for this READY job, neither its preview's sandbox nor the
+    one a wake in progress works on? Read now, in one transaction (a wake records its sandbox
+    on the job and drops its mark in one script): the reaper's earlier read of the job may
+    predate a wake that just finished on this very sandbox."""
+    pipe = store.redis.pipeline(transaction=True)
+    pipe.hget(store.keys.job(job_id), "sandbox_id")
+    pipe.hmget(store.keys.wake(job_id), "state", "sandbox_id")
+    current, (state, waking) = pipe.execute()
+    if current == sandbox_id:
+        return False
+    return not (state and state != "failed" and (waking or "") in ("", sandbox_id))

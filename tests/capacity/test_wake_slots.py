@@ -13,7 +13,7 @@ from domain.settings import Settings
 from domain.status import Status
 from domain.store import JobStore
 from domain.tiers import limits_for
-from domain.wake import Wakes
+from domain.wake import Wakes, superseded
 from tests.support.clock import FixedClock
 from tests.web.conftest import walk
 
@@ -97,3 +97,18 @@ def test_a_stale_or_exhausted_wake_message_does_nothing(parts, store, r):
     assert wakes.step(job_id, new, "claim", max_deliveries=2)[0] == "exhausted"
     # A visitor who saw an older sandbox than the job's now starts nothing.
     assert _begin(wakes, capacity, job_id, project, seen="sb-other").outcome == "moved"
+
+
+def test_the_reaper_spares_the_sandbox_a_wake_works_on_or_just_woke_on(parts, store, r):
+    clock, capacity, wakes, project, job_id = parts
+    assert not superseded(store, job_id, "sb-old")  # the preview's own
+    assert superseded(store, job_id, "sb-twin")
+    view = _begin(wakes, capacity, job_id, project)
+    wakes.step(job_id, view.wake_id, "claim", max_deliveries=3)
+    assert not superseded(store, job_id, "sb-new")  # created, not yet named on the mark
+    wakes.step(job_id, view.wake_id, "restore", "sb-new")
+    assert not superseded(store, job_id, "sb-new") and superseded(store, job_id, "sb-twin")
+    assert wakes.done(job_id, "user-1", project, view.wake_id, "sb-new", clock.now() + 60,
+                      {}, "kiln:sandboxes")[0] == "ok"
+    # A sweep that read the job before the wake finished reads it again before a kill.
+    assert not superseded(store, job_id, "sb-new") and superseded(store, job_id, "sb-old")
