@@ -98,6 +98,11 @@ def test_an_expired_preview_wakes_up_and_a_reaped_one_too(pipeline, stack, r):
     woken = store.get_job(job_id)
     status = _status(stack, job_id)
     assert status["status"] == "ready" and status["sandbox_expires_at"] > before
+    with stack.kiln() as api:  # a READY job's event stream: its snapshot, then the end
+        events = api.get(f"/api/generation/{job_id}/events", headers=auth()).text
+    snapshot = json.loads(next(line for line in events.splitlines()
+                               if line.startswith("data:")).removeprefix("data:"))
+    assert snapshot["sandbox_expires_at"] == status["sandbox_expires_at"]
     assert woken.sandbox_id != first.sandbox_id
     assert woken.sandbox_expires_at > store.clock.now() + 3000  # a fresh KILN_PREVIEW_TTL_S
     assert woken.build_version == first.build_version
