@@ -1,8 +1,8 @@
 """An expired or reaped preview wakes up, with real workers (in-process), real local sandboxes
 and Kiln on a real uvicorn: the visit gets the waking page, the app comes back in a new
 sandbox with a new expiry (the job stays READY), concurrent visitors share one wake, a full
-quota starts none, a failed wake says why and a later visit retries it, and a failed build's
-preview stays a 404."""
+quota starts none, a failed wake says why and a later visit retries it, a wake whose worker
+died starts over, and a failed build's preview stays a 404."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ import httpx
 import pytest
 
 from actors.housekeeping import reap
+from actors.wake import run_wake
 from domain.settings import Settings
 from domain.status import Status
+from domain.tiers import limits_for
+from domain.wake import Wakes
 from tests.support.generators import BreaksOnRequest
 from tests.support.previews import Stack, serve_previews
 from tests.support.waiting import wait_for
@@ -208,3 +211,26 @@ def test_a_failed_or_unknown_builds_preview_stays_a_404(pipeline, stack, r):
     assert not r.exists(pipeline.svc.store.keys.wake(job_id))
     unknown = _get(stack, "0" * 32)
     assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
+
+
+def test_a_wake_whose_worker_died_starts_over_and_an_old_message_does_nothing(pipeline, stack,
+                                                                              r):
+    job_id = _ready(pipeline)
+    svc, store = pipeline.svc, pipeline.svc.store
+    job = store.get_job(job_id)
+    _expire(pipeline, job_id)
+    wakes = Wakes(store, svc.settings)
+    view = wakes.begin(job_id, job.user_id, job.project_id, job.sandbox_id,
+                       limits_for(job.tier), svc.settings.global_sandbox_cap)
+    assert view.outcome == "started"
+    # A first run got as far as its sandbox, and its worker died (its message comes back).
+    assert wakes.step(job_id, view.wake_id, "claim", max_deliveries=5)[0] == "ok"
+    dead = svc.runtime.create(job_id, {"kiln_job_id": job_id}, timeout_s=60)
+    assert wakes.step(job_id, view.wake_id, "install", dead.id)[0] == "ok"
+
+    assert run_wake(svc, job_id, "0" * 32) == "stale"  # another wake's message: nothing
+    assert run_wake(svc, job_id, view.wake_id) == "woken"
+    woken = store.get_job(job_id)
+    assert svc.registry.get(dead.id) is None and woken.sandbox_id not in (dead.id, job.sandbox_id)
+    assert [rec.sandbox_id for rec in svc.registry.for_job(job_id)] == [woken.sandbox_id]
+    assert _get(stack, job_id).status_code == 200
