@@ -15,7 +15,7 @@ from actors.broker import make_broker  # noqa: E402
 
 broker = make_broker(Settings.from_env())
 
-from actors import stages  # noqa: E402, F401  (declares the stage actors)
+from actors import stages, wake  # noqa: E402, F401  (declare the stage and wake actors)
 from actors.hosts import own_queue  # noqa: E402
 
 broker.declare_queue(own_queue())

@@ -10,6 +10,7 @@ from actors.sandbox.registry import SandboxRecord, this_host
 from domain.logs import get_logger
 from domain.status import Status
 from domain.telemetry import Telemetry
+from domain.wake import superseded
 
 log = get_logger("kiln.housekeeping")
 
@@ -46,7 +47,10 @@ def reap(svc: Services) -> int:
             reason = "job_vanished"
         elif job.status == Status.READY:
             if job.sandbox_id != record.sandbox_id:
-                reason = "superseded"
+                # Unless it is the preview's now: a wake brought it back on it, or is doing
+                # so (actors/wake.py).
+                if superseded(svc.store, job.job_id, record.sandbox_id):
+                    reason = "superseded"
             elif (job.sandbox_expires_at or 0) <= now:
                 reason = "preview_expired"
         elif (job.status == Status.FAILED

@@ -4,14 +4,13 @@ cancel, duplicates, retries, send next, log context) are in `actors.stage`."""
 from __future__ import annotations
 
 import hashlib
-import time
 
 from actors import leases
+from actors.app_start import AppDidNotStart, start_app
 from actors.generators.base import BaseVersion
-from actors.sandbox.probe import PROBE_ERRORS
 from actors.stage import Next, Ready, StageContext, stage_actor
-from actors.workspace import MANIFEST, Manifest, install, read_manifest, skeleton
-from domain.errors import Cancelled, SandboxGone, StageFailure
+from actors.workspace import MANIFEST, install, read_manifest, skeleton
+from domain.errors import SandboxGone, StageFailure
 from domain.failures import Reason
 from domain.logs import get_logger
 from domain.preview import upstream_fields
@@ -128,27 +127,10 @@ def checks(ctx: StageContext) -> Next | Ready:
             return Next(FIX_LOOP_TO, job.iteration + 1)
         raise StageFailure(f"checks failed (iteration {job.iteration}):\n{result.output}",
                            Reason.CHECKS_FAILED)
-    url = _start_preview(ctx, manifest)
-    # Where the web tier finds the app (a contained sandbox's socket when it has one); users
-    # see the stable URL (docs/previews.md).
-    endpoint = getattr(ctx.sandbox(), "preview_endpoint", lambda: None)()
-    return Ready(upstream_fields(endpoint or url))
-
-
-def _start_preview(ctx: StageContext, manifest: Manifest) -> str:
-    sandbox = ctx.sandbox()
-    port = sandbox.preview_port()
-    sandbox.start_background(manifest.start_command(port))
-    url = sandbox.preview_url(port)
-    deadline = time.monotonic() + ctx.services.settings.preview_wait_s
-    while time.monotonic() < deadline:
-        try:
-            if sandbox.probe(url.rstrip("/") + manifest.health) == 200:
-                return url  # a cancel meanwhile makes the READY hand-off refuse
-        except PROBE_ERRORS:
-            pass
-        if ctx.cancelled():
-            raise Cancelled()
-        time.sleep(0.05)  # polling the app's own server until it answers
-    leases.ensure_alive(ctx)  # a sandbox lost under the app is not the app's failure
-    raise StageFailure(f"the app did not answer 200 at {url} in time", Reason.PREVIEW_FAILED)
+    try:  # a cancel meanwhile makes the READY hand-off refuse
+        upstream = start_app(ctx.sandbox(), manifest, ctx.services.settings.preview_wait_s,
+                             ctx.cancelled)
+    except AppDidNotStart:
+        leases.ensure_alive(ctx)  # a sandbox lost under the app is not the app's failure
+        raise
+    return Ready(upstream_fields(upstream))

@@ -40,6 +40,11 @@ class Keys:
         """STRING the shape of that failure: the fix loop stops when it repeats."""
         return f"{self.job(job_id)}:feedback:fp"
 
+    def wake(self, job_id: str) -> str:
+        """HASH the wake of the job's expired preview in progress, or its failure (expires;
+        domain/wake.py)."""
+        return f"{self.job(job_id)}:wake"
+
     def resent(self, job_id: str, attempt: int) -> str:
         """Marker: the housekeeper re-sent this attempt's lost `starting` message (expires)."""
         return f"{self.job(job_id)}:resent:{attempt}"
@@ -173,10 +178,11 @@ class Keys:
 
     def names(self) -> dict[str, tuple[str, str]]:
         """The shape (before the id, after it) of each key a capacity script names from an id
-        it read in data: a queue entry's job and events, its user's and project's sets."""
+        it read in data: a queue entry's job and events, its user's and project's sets, a
+        wake's mark (a slot held by a wake, reap_slots.lua)."""
         shapes = {"job": self.job, "events": self.events, "queue_user": self.queue_user,
                   "scheduled_user": self.scheduled_user, "live_user": self.live_user,
-                  "live_project": self.live_project}
+                  "live_project": self.live_project, "wake": self.wake}
         out = {}
         for kind, name in shapes.items():
             before, _, after = name(_ID).partition(_ID)

@@ -63,6 +63,8 @@ class Settings:
     preview_link_ttl_s: int = 3600
     preview_session_ttl_s: int = 43_200
     preview_max_body_bytes: int = 32 * 1024 * 1024
+    # A failed wake of an expired preview is shown for this long; a visit after it retries.
+    wake_retry_s: int = 30
     # Dramatiq broker crash recovery (see README "Crash recovery"): lower = faster recovery of a
     # dead worker's messages, but a frozen-yet-alive worker loses its messages sooner.
     heartbeat_timeout_ms: int = 15_000
@@ -106,6 +108,7 @@ class Settings:
             preview_session_ttl_s=_int("KILN_PREVIEW_SESSION_TTL_S", cls.preview_session_ttl_s),
             preview_max_body_bytes=_int("KILN_PREVIEW_MAX_BODY_BYTES",
                                         cls.preview_max_body_bytes),
+            wake_retry_s=_int("KILN_WAKE_RETRY_S", cls.wake_retry_s),
             heartbeat_timeout_ms=_int("KILN_HEARTBEAT_TIMEOUT_MS", cls.heartbeat_timeout_ms),
             maintenance_chance=_int("KILN_MAINTENANCE_CHANCE", cls.maintenance_chance),
             max_deliveries=_int("KILN_MAX_DELIVERIES", cls.max_deliveries),

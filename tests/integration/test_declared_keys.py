@@ -26,6 +26,7 @@ from domain.redis_client import connect
 from domain.settings import Settings
 from domain.status import STAGES, Status
 from domain.store import JobStore
+from domain.wake import Wakes
 from tests.support.clock import FixedClock
 
 _GUARD = """
@@ -139,6 +140,25 @@ def test_every_script_touches_only_declared_keys(guarded, broker_r):
     assert capacity.cancel(store.get_job(waiting), "Cancelled").ok
     capacity.reap_slots()
 
+    # wake_begin.lua, wake_step.lua, wake_done.lua, wake_fail.lua; reap_slots.lua on the slot
+    # of a wake whose mark expired.
+    wakes = Wakes(store, Settings())
+    limits = capacity.limits("partner")
+    seen = store.get_job(running).sandbox_id or ""
+    view = wakes.begin(running, "user-1", project, seen, limits, 5)
+    assert view.outcome == "started"
+    assert wakes.step(running, view.wake_id, "claim", max_deliveries=3)[0] == "ok"
+    assert wakes.step(running, view.wake_id, "restore", "sb-3")[0] == "ok"
+    assert wakes.done(running, "user-1", project, view.wake_id, "sb-3", clock.now() + 60,
+                      {"preview_upstream": "http://127.0.0.1:9"},
+                      SandboxRegistry(guarded).key)[0] == "ok"
+    view = wakes.begin(running, "user-1", project, "sb-3", limits, 5)
+    assert wakes.fail(running, "user-1", project, view.wake_id, "wake_failed", "x")
+    clock.advance(3600)
+    assert wakes.begin(running, "user-1", project, "sb-3", limits, 5).outcome == "started"
+    guarded.delete(Keys().wake(running))
+    assert capacity.reap_slots() == [f"wake:{running}"]
+
     # release.lua: the scheduled build's day comes.
     clock.set(scheduled.scheduled_for + 1)
     capacity.release_scheduled()
@@ -155,7 +175,8 @@ def test_a_jobs_keys_share_a_slot_and_a_projects_keys_share_a_slot():
     keys = Keys()
     job, project = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
     of_job = {keys.job(job), keys.events(job), keys.cancel(job), keys.files(job),
-              keys.feedback(job), keys.feedback_fingerprint(job), keys.resent(job, 2)}
+              keys.feedback(job), keys.feedback_fingerprint(job), keys.resent(job, 2),
+              keys.wake(job)}
     of_project = {keys.project(project), keys.project_jobs(project), keys.build_seq(project),
                   keys.project_versions(project), keys.project_gates(project),
                   keys.pending_gate(project), keys.gate_by_version(project, "build_v0_1")}

@@ -8,6 +8,7 @@ import pytest
 
 from actors.sandbox.local import LocalRuntime
 from domain.settings import Settings
+from tests.support.pipeline import pipeline  # noqa: F401 (real workers: test_wake.py)
 from tests.support.previews import SandboxApp, Stack, serve_previews, start_app
 from tests.web.conftest import SECRET
 

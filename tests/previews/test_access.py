@@ -173,7 +173,10 @@ def test_the_owner_sees_why_there_is_no_app(stack, store, project_id, sandbox_ap
     assert "Still building" in pages[building].text and "Writing code" in pages[building].text
     assert '<meta http-equiv="refresh" content="5">' in pages[building].text
     assert pages[failed].status_code == 404 and "build failed" in pages[failed].text
-    assert pages[expired].status_code == 410 and "expired" in pages[expired].text
+    # An expired preview wakes up (no workers here: it stays waking; tests/previews/test_wake.py)
+    assert pages[expired].status_code == 503 and "Waking up the app" in pages[expired].text
+    assert pages[expired].headers["retry-after"] == "2"
+    assert '<meta http-equiv="refresh" content="2">' in pages[expired].text
     assert (bare.status_code, bare.headers["location"]) == (308, f"/preview/{expired}/")
 
 

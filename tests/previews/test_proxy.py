@@ -194,7 +194,7 @@ def _dead_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_an_app_that_is_gone_shows_expired_and_one_not_answering_says_so(stack, store, r):
+def test_an_app_that_is_gone_wakes_up_and_one_not_answering_says_so(stack, store, r):
     project = store.create_project("user-1", "Gone")
     upstream = f"http://127.0.0.1:{_dead_port()}"
     reaped = ready_job(store, project["project_id"], upstream, sandbox_id="local-reaped")
@@ -203,7 +203,7 @@ def test_an_app_that_is_gone_shows_expired_and_one_not_answering_says_so(stack, 
     with stack.previews(**auth(), Accept="text/html") as client:
         gone = client.get(f"/preview/{reaped}/")
         silent = client.get(f"/preview/{alive}/")
-    assert gone.status_code == 410 and "expired" in gone.text
+    assert gone.status_code == 503 and "Waking up the app" in gone.text  # reaped: it wakes
     assert silent.status_code == 502 and "not answering" in silent.text
 
 

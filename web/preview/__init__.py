@@ -9,7 +9,8 @@ wherever the build's app runs (docs/previews.md).
 | `clients.py` | the bounded pools of upstream HTTP connections |
 | `headers.py` | what crosses the proxy: hop-by-hop headers out, Kiln's credentials out, paths kept under the prefix |
 | `http.py`, `websocket.py` | forwarding a request (streamed both ways) or a WebSocket |
-| `pages.py` | the pages a preview shows instead of the app (404, building, expired, ...) |
+| `pages.py` | the pages a preview shows instead of the app (404, building, waking, ...) |
+| `waking.py` | an expired or reaped preview's wake, started (or joined) by a visit |
 | `gate.py` | whether a request gets a preview: path checks, access, the job's state, the target |
 | `app.py` | the preview routes: a signed link's landing, then the gate, then forwarding |
 """

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 
 from domain.logs import get_logger
 from domain.preview import this_host
+from domain.wake import Wakes
 from web import ids
 from web.preview import headers, pages
 from web.preview.access import LINK, LINK_PARAM, SESSION, Signer, session_cookie
@@ -80,7 +81,7 @@ async def preview(request: Request) -> Response:
         return pages.render(pages.TOO_LARGE, request.headers)
     return ProxyResponse(request, allowed.target, _path_query(request, rest),
                          _upstream_headers(request, job_id, allowed), f"{PREFIX}{job_id}/",
-                         p.clients, max_body, unreachable(p, allowed.sandbox_id))
+                         p.clients, max_body, unreachable(p, allowed))
 
 
 async def _deny(websocket: WebSocket, page: pages.Page, values: dict[str, str]) -> None:
@@ -108,7 +109,7 @@ async def preview_websocket(websocket: WebSocket) -> None:
                                            protocols, lease.unix_address)
         except CONNECT_ERRORS as exc:
             log.info("preview.websocket_refused", error=type(exc).__name__)
-            return await _deny(websocket, await unreachable(p, allowed.sandbox_id)(), {})
+            return await _deny(websocket, *await unreachable(p, allowed)())
         await websocket.accept(subprotocol=upstream.subprotocol)
         await relay(websocket, upstream)
 
@@ -144,6 +145,7 @@ def create_preview_app(k: Kiln, origin: PreviewOrigin, clients: Clients) -> Star
                                         redis.exceptions.ConnectionError: _redis_down,
                                         redis.exceptions.TimeoutError: _redis_down,
                                         Exception: _error})
-    app.state.previews = Previews(k, origin, Signer(k.settings.jwt_secret), clients, this_host())
+    app.state.previews = Previews(k, origin, Signer(k.settings.jwt_secret), clients, this_host(),
+                                  Wakes(k.store, k.settings))
     return app
 

@@ -2,7 +2,7 @@
 no encoded slashes: every layer must agree on which job a path names), the caller is allowed
 (the owner's bearer token, or the job's preview cookie) or gets NOT_FOUND, the job is read
 (one HMGET), and a READY job with a live preview becomes a target; otherwise the page that
-says why (building, failed, expired, out of reach).
+says why (building, failed, out of reach); an expired or reaped one wakes up (waking.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 
 from domain.preview import HOST_FIELD, UPSTREAM_FIELD
 from domain.status import STAGE_LABELS, Status
+from domain.wake import Wakes
 from web.auth import ALGORITHM, decode
 from web.errors import ApiError
 from web.preview import pages
@@ -23,10 +24,11 @@ from web.preview.access import COOKIE, SESSION, Signer
 from web.preview.clients import Clients
 from web.preview.origins import PREFIX, PreviewOrigin
 from web.preview.targets import Target, Unreachable, resolve
+from web.preview.waking import Refusal, wake
 from web.state import Kiln
 
-_FIELDS = ("user_id", "status", UPSTREAM_FIELD, HOST_FIELD, "sandbox_expires_at", "sandbox_id")
-Refusal = tuple[pages.Page, dict[str, str]]
+_FIELDS = ("user_id", "status", UPSTREAM_FIELD, HOST_FIELD, "sandbox_expires_at", "sandbox_id",
+           "project_id", "tier")
 
 
 @dataclass
@@ -36,13 +38,15 @@ class Previews:
     signer: Signer
     clients: Clients
     here: str  # this host's name: host-bound upstreams recorded under it are reachable
+    wakes: Wakes
 
 
 @dataclass(frozen=True)
 class Allowed:
     target: Target
     drop_authorization: bool  # the caller's Authorization is Kiln's token: it stays here
-    sandbox_id: str
+    job_id: str
+    job: dict[str, str | None]  # the fields read (_FIELDS): a wake needs them
 
 
 def previews_of(conn: HTTPConnection) -> Previews:
@@ -111,23 +115,26 @@ async def allow(p: Previews, conn: HTTPConnection, job_id: str, *, unsafe: bool
         return pages.BUILDING, {"stage": STAGE_LABELS[Status(status)].rstrip(".")}
     expires = job["sandbox_expires_at"]
     if expires and float(expires) <= k.clock.now():
-        return pages.EXPIRED, {}
+        return await wake(k, p.wakes, job_id, job)  # expired: a visit wakes it up
     try:
         target = resolve(job[UPSTREAM_FIELD], job[HOST_FIELD], p.here)
     except Unreachable:
         return pages.ELSEWHERE, {}
     if target is None:  # READY without a preview Kiln can reach (an older record)
-        return pages.EXPIRED, {}
+        return await wake(k, p.wakes, job_id, job)
     return Allowed(target, bool(authorization) and _kiln_token(authorization, secret),
-                   job["sandbox_id"] or "")
+                   job_id, job)
 
 
-def unreachable(p: Previews, sandbox_id: str) -> Callable[[], Awaitable[pages.Page]]:
-    async def page() -> pages.Page:
-        """The app did not take the connection: gone with its sandbox, or not answering."""
+def unreachable(p: Previews, allowed: Allowed) -> Callable[[], Awaitable[Refusal]]:
+    async def page() -> Refusal:
+        """The app did not take the connection: gone with its sandbox (reaped: wake it up),
+        or not answering."""
         k = p.kiln
-        alive = sandbox_id and await k.aredis.hexists(k.keys.sandboxes(), sandbox_id)
-        return pages.UNAVAILABLE if alive else pages.EXPIRED
+        sandbox_id = allowed.job["sandbox_id"]
+        if sandbox_id and await k.aredis.hexists(k.keys.sandboxes(), sandbox_id):
+            return pages.UNAVAILABLE, {}
+        return await wake(k, p.wakes, allowed.job_id, allowed.job)
 
     return page
 

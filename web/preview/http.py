@@ -49,7 +49,9 @@ class ProxyResponse(Response):
 
     def __init__(self, request: Request, target: Target, path_query: str,
                  upstream_headers: list[tuple[str, str]], prefix: str, clients: Clients,
-                 max_body: int, when_unreachable: Callable[[], Awaitable[pages.Page]]) -> None:
+                 max_body: int,
+                 when_unreachable: Callable[[], Awaitable[tuple[pages.Page, dict[str, str]]]]
+                 ) -> None:
         self.request = request
         self.target = target
         self.path_query = path_query
@@ -74,8 +76,8 @@ class ProxyResponse(Response):
             except BodyTooLarge:
                 return await pages.render(pages.TOO_LARGE, request.headers)(scope, receive, send)
             except _CONNECT_ERRORS:
-                page = await self.when_unreachable()
-                return await pages.render(page, request.headers)(scope, receive, send)
+                page, values = await self.when_unreachable()
+                return await pages.render(page, request.headers, **values)(scope, receive, send)
             except httpx.TimeoutException:
                 return await pages.render(pages.TIMEOUT, request.headers)(scope, receive, send)
             except httpx.HTTPError as exc:  # the app broke the protocol or hung up

@@ -3,7 +3,7 @@ error (`{"detail", "code"}`) for a caller that does not ask for HTML.
 
 Anyone who may not see a job's preview (unknown id, another user's job, a bad or expired
 link) gets exactly the NOT_FOUND page, so previews cannot be used to learn which jobs exist.
-The pages that say more (building, failed, expired) are for those who may see the job.
+The pages that say more (building, failed, waking) are for those who may see the job.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Page:
     title: str
     text: str
     retry_after: int | None = None  # also reloads the HTML page after that many seconds
+    reloads: bool = True  # the HTML page reloads itself after `retry_after`
 
 
 NOT_FOUND = Page(404, "not_found", "No preview here",
@@ -33,9 +34,16 @@ FAILED = Page(404, "build_failed", "This build has no preview",
               "The build failed, so there is no app to show. Kiln's build page says why.")
 BUILDING = Page(503, "building", "Still building",
                 "The app is not ready yet ({stage}). This page reloads by itself.", 5)
-EXPIRED = Page(410, "preview_expired", "This preview has expired",
-               "Previews stop after a while. Start a new build from Kiln's build page to see "
-               "the app again.")
+# An expired or reaped preview wakes up (web/preview/waking.py).
+WAKING = Page(503, "waking", "Waking up the app",
+              "This preview was asleep: Kiln is starting its app again from the build's files. "
+              "Step {number} of {steps}: {step}... This page reloads by itself.", 2)
+WAKE_QUOTA = Page(503, "wake_quota", "No room to wake the app right now",
+                  "Waking this preview needs a sandbox, and {which} are all in use. This page "
+                  "tries again by itself.", 15)
+WAKE_FAILED = Page(503, "wake_failed", "The app could not be restarted",
+                   "{reason} Reload this page in {retry} seconds to try again.", 30,
+                   reloads=False)  # its code is the failure's (domain/wake.py: FAILURES)
 UNAVAILABLE = Page(502, "preview_unavailable", "The app is not answering",
                    "The build is ready but its app did not answer. Try again in a moment.", 10)
 ELSEWHERE = Page(503, "preview_unreachable", "The app cannot be reached from here",
@@ -64,7 +72,7 @@ def render(page: Page, request_headers: Headers | None = None, **values: str) ->
         return JSONResponse({"detail": f"{page.title}. {text}", "code": page.code},
                             status_code=page.status, headers=headers)
     refresh = (f'<meta http-equiv="refresh" content="{page.retry_after}">'
-               if page.retry_after else "")
+               if page.retry_after and page.reloads else "")
     body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">{refresh}'
             f'<title>{html.escape(page.title)}</title><style>{_STYLE}</style></head><body>'

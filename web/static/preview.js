@@ -24,14 +24,17 @@ export function showReady(job) {
   const expired = Boolean(expires && expires.getTime() <= Date.now());
   const link = $("preview-link");
   link.removeAttribute("href");
-  show(link.parentElement, Boolean(url) && !expired);
+  show(link.parentElement, Boolean(url));
   show($("preview-frame").parentElement, Boolean(url) && !expired);
+  // An expired preview wakes up when opened (docs/previews.md); it is not framed here, so
+  // looking at an old build starts nothing by itself.
   $("ready-note").textContent = expired
-    ? "This build's preview has expired. Start a new build to see the app again."
+    ? "This build's preview is asleep. Opening it starts the app again; that takes a moment."
     : url ? "" : "This build has no preview address.";
   $("preview-url").textContent = url;  // the stable URL; the frame and link carry a signed one
   const frame = $("preview-frame");
-  if (!url || expired) return;
+  if (!url) return;
+  if (expired) return void openPreview(job, null, link);
   watchPreview(frame, job);
   openPreview(job, frame, link);
 }
