@@ -8,7 +8,7 @@ says why (building, failed, expired, out of reach).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 import jwt
@@ -18,11 +18,12 @@ from domain.preview import HOST_FIELD, UPSTREAM_FIELD
 from domain.status import STAGE_LABELS, Status
 from web.auth import ALGORITHM, decode
 from web.errors import ApiError
+from web.gateway.registry import GatewayRegistry
 from web.preview import pages
 from web.preview.access import COOKIE, SESSION, Signer
 from web.preview.clients import Clients
 from web.preview.origins import PREFIX, PreviewOrigin
-from web.preview.targets import Target, Unreachable, resolve
+from web.preview.targets import Target, Unreachable, resolve, via_gateway
 from web.state import Kiln
 
 _FIELDS = ("user_id", "status", UPSTREAM_FIELD, HOST_FIELD, "sandbox_expires_at", "sandbox_id")
@@ -36,6 +37,9 @@ class Previews:
     signer: Signer
     clients: Clients
     here: str  # this host's name: host-bound upstreams recorded under it are reachable
+    # Other hosts' preview gateways (None: KILN_PREVIEW_GATEWAY_SECRET unset, none used).
+    gateways: GatewayRegistry | None = None
+    gateway_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,10 @@ async def allow(p: Previews, conn: HTTPConnection, job_id: str, *, unsafe: bool
     try:
         target = resolve(job[UPSTREAM_FIELD], job[HOST_FIELD], p.here)
     except Unreachable:
-        return pages.ELSEWHERE, {}
+        gateway = await p.gateways.url(job[HOST_FIELD] or "") if p.gateways else None
+        if gateway is None:  # no live gateway on that host
+            return pages.ELSEWHERE, {}
+        target = via_gateway(job[UPSTREAM_FIELD], gateway, job_id, p.gateway_secret)
     if target is None:  # READY without a preview Kiln can reach (an older record)
         return pages.EXPIRED, {}
     return Allowed(target, bool(authorization) and _kiln_token(authorization, secret),
