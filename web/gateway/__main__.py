@@ -1,7 +1,8 @@
 """`python -m web.gateway`: this worker host's preview gateway, on
-`KILN_PREVIEW_GATEWAY_BIND` (host:port; default 127.0.0.1:8100), announced to the web tier as
-`KILN_PREVIEW_GATEWAY_URL` (default: `http://<bind address>:<port>`, or this host's own
-address when it binds every interface). Refuses to start without `KILN_PREVIEW_GATEWAY_SECRET`.
+`KILN_PREVIEW_GATEWAY_BIND` (host:port; default 127.0.0.1:8100; port 0: one the kernel picks),
+announced to the web tier as `KILN_PREVIEW_GATEWAY_URL` (default: `http://<bind address>:<port>`,
+or this host's own address when it binds every interface). Refuses to start without
+`KILN_PREVIEW_GATEWAY_SECRET`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import uvicorn
 
 from domain.settings import ConfigError, Settings
+from web.gateway import signing
 from web.gateway.app import create_gateway_app
 
 STOP_S = 5  # open streams and WebSockets get this long when it stops
@@ -33,16 +35,32 @@ def announced_url(settings: Settings, host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _listening(host: str, port: int) -> socket.socket:
+    """Bound before the URL is announced, so a port the kernel picks is known."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def main() -> int:
     settings = Settings.from_env()
     try:
         host, port = parse_bind(settings.preview_gateway_bind)
-        app = create_gateway_app(settings, announced_url(settings, host, port))
+        # Checked before the socket is bound: a misconfigured gateway never listens.
+        signing.check_secret(settings.preview_gateway_secret, "the preview gateway")
     except ConfigError as exc:
         print(f"kiln preview gateway: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                lifespan="on", timeout_graceful_shutdown=STOP_S, proxy_headers=False)
+    try:
+        sock = _listening(host, port)
+    except OSError as exc:
+        print(f"kiln preview gateway: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 2
+    app = create_gateway_app(settings, announced_url(settings, host, sock.getsockname()[1]))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=STOP_S, proxy_headers=False)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
