@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -94,19 +95,24 @@ def via_gateway(raw_upstream: str | None, gateway_url: str, job_id: str, secret:
     return Target(upstream, Gateway(gateway_url.rstrip("/"), job_id, secret))
 
 
-def fetch(raw_upstream: str, path: str = "/", timeout: float = 5.0) -> httpx.Response:
-    """GET `path` from an upstream on this host, directly (for tools and tests: bin/bench, the
-    pipeline tests; the proxy itself uses clients.py). Raises httpx errors when it does not
-    answer."""
+def fetch(raw_upstream: str, path: str = "/", timeout: float = 5.0, method: str = "GET",
+          **request: Any) -> httpx.Response:
+    """`method` `path` on an upstream on this host, directly (for tools and tests: bin/bench,
+    the sandbox and pipeline tests; the proxy itself uses clients.py); `request` as httpx
+    takes it (content, json, headers). Raises httpx errors when it does not answer."""
     target = Target(Upstream.parse(raw_upstream) or Upstream("http", raw_upstream, False))
     socket_path = target.unix_path
     if socket_path is None:
-        return httpx.get(target.url(path), timeout=timeout, trust_env=False)
+        return httpx.request(method, target.url(path), timeout=timeout, trust_env=False,
+                             **request)
     directory, _, name = socket_path.rpartition("/")
-    dir_fd = os.open(directory or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        dir_fd = os.open(directory or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:  # the sandbox is gone with its directory
+        raise httpx.ConnectError(f"no socket directory {directory}") from exc
     try:  # through the directory: any path length fits a unix address this way
         transport = httpx.HTTPTransport(uds=f"/proc/self/fd/{dir_fd}/{name}")
         with httpx.Client(transport=transport, timeout=timeout) as client:
-            return client.get(target.url(path))
+            return client.request(method, target.url(path), **request)
     finally:
         os.close(dir_fd)
