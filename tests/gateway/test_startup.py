@@ -1,6 +1,7 @@
 """Neither a gateway nor a web app that proxies through gateways starts without a secret long
 enough to sign with: each says what to set. A worker host runs its workers and its gateway
-together, and a clean stop takes the gateway's registration with it."""
+together: a real build on it is served by another host's web app, and a clean stop takes the
+gateway's registration with it."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import sys
 
 import pytest
 
+from actors.sandbox.local import LocalRuntime
 from domain.settings import ConfigError, Settings
 from tests.support.gateways import ROOT, gateway_env, registered
 from tests.support.procfs import read_all
 from tests.support.waiting import pid_alive, wait_for
-from tests.web.conftest import SECRET
+from tests.web.conftest import SECRET, auth
 
 
 @pytest.mark.parametrize(("secret", "says"), [("", "is not set"),
@@ -48,11 +50,33 @@ def _children(pid: int) -> dict[int, bytes]:
     return found
 
 
-def test_a_worker_host_runs_its_workers_and_its_gateway(redis_url, kv, tmp_path):
-    env = gateway_env(redis_url, "worker-7", KILN_SANDBOX_ROOT=str(tmp_path / "sandboxes"))
+def _build(web, goal: str) -> dict:
+    """A build through web-1's API, waited for until it is READY or FAILED."""
+    with web.kiln() as api:
+        project = api.post("/api/projects", json={"name": "Worker host"}, headers=auth())
+        started = api.post("/api/generation/start", headers=auth(),
+                           json={"project_id": project.json()["project_id"], "goal": goal})
+        assert started.status_code == 201, started.text
+        job_id = started.json()["job_id"]
+
+        def finished() -> dict | None:
+            status = api.get(f"/api/generation/{job_id}/status", headers=auth()).json()
+            return status if status["status"] in ("ready", "failed") else None
+
+        return wait_for(finished, 120, interval=0.2, message="the build")
+
+
+def test_a_worker_host_builds_and_serves_its_preview_to_another_hosts_web_app(
+        redis_url, kv, broker_r, web, tmp_path):
+    """`python -m bin.support.worker_host` as worker-7: its workers build a real app in a
+    local sandbox, web-1 serves the preview through worker-7's gateway, and a clean stop ends
+    both processes and the gateway's registration."""
+    broker_r.flushdb()  # no earlier test's messages for these workers
+    sandboxes = tmp_path / "sandboxes"
+    env = gateway_env(redis_url, "worker-7", KILN_SANDBOX_ROOT=str(sandboxes))
     with (tmp_path / "host.log").open("ab") as log:
         host = subprocess.Popen([sys.executable, "-m", "bin.support.worker_host",
-                                 "--processes", "1", "--threads", "1",
+                                 "--processes", "1", "--threads", "2",
                                  "--worker-shutdown-timeout", "2000"],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -61,11 +85,29 @@ def test_a_worker_host_runs_its_workers_and_its_gateway(redis_url, kv, tmp_path)
         assert any(b"dramatiq" in cmd for cmd in children.values()), children
         assert any(b"web.gateway" in cmd for cmd in children.values()), children
         assert url.startswith("http://127.0.0.1:")
+
+        status = _build(web, "a todo app")
+        assert status["status"] == "ready", status
+        job = kv.hgetall(f"kiln:job:{{{status['job_id']}}}")
+        assert job["preview_host"] == "worker-7"  # host-bound, on worker-7: not web-1's
+        preview = status["preview_url"].removeprefix(web.origin)
+        with web.previews(**auth()) as client:
+            page = client.get(preview)
+            health = client.get(preview + "api/items")
+        assert page.status_code == 200 and "todo" in page.text.lower()
+        assert health.status_code == 200
+
         host.send_signal(signal.SIGTERM)
         assert host.wait(30) == 0
         assert registered(kv, "worker-7") is None  # stopped cleanly: unregistered
         assert not any(pid_alive(pid) for pid in children)
+        with web.previews(**auth(), Accept="application/json") as client:
+            gone = client.get(preview)
+        assert gone.status_code == 503 and gone.json()["code"] == "preview_unreachable"
     finally:
         if host.poll() is None:
             host.kill()
             host.wait()
+        runtime = LocalRuntime(sandboxes)  # the build's sandbox outlives its workers
+        for sandbox_id, _ in runtime.list_live():
+            runtime.kill(sandbox_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import httpx
 import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -54,7 +55,7 @@ class _GatewayResponse(ProxyResponse):
     def answer(self, page: pages.Page) -> Response:
         return answers.page_answer(page)
 
-    def response_headers(self, upstream):  # type: ignore[no-untyped-def]
+    def response_headers(self, upstream: httpx.Response) -> list[tuple[bytes, bytes]]:
         return headers.passed_back(upstream.headers.raw)
 
 
