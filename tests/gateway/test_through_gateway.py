@@ -13,6 +13,7 @@ import socket
 import pytest
 from websockets.sync.client import connect
 
+from actors.sandbox.registry import SandboxRecord, SandboxRegistry
 from domain.preview import HOST_FIELD
 from tests.gateway.conftest import WORKER
 from tests.support.gateways import gateway_process, registered
@@ -132,3 +133,24 @@ def test_a_gateway_that_refuses_shows_the_same_page(web, jobs, sandbox_app, gate
     finally:
         kv.delete("kiln:gateway:worker-5")
     assert res.status_code == 503 and res.json()["code"] == "preview_unreachable"
+
+
+def test_an_app_not_answering_behind_the_gateway_gets_the_same_pages(web, jobs, gateway, kv):
+    """The gateway says the app refused it; the web tier tells expired from not answering, as
+    it does for an app on its own host (docs/previews.md, "Pages instead of the app")."""
+    project = jobs.create_project("user-1", "Silent app")
+    upstream = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    reaped = ready_job(jobs, project["project_id"], upstream, sandbox_id="local-reaped",
+                       **{HOST_FIELD: WORKER})
+    alive = ready_job(jobs, project["project_id"], upstream, sandbox_id="local-alive-gw",
+                      **{HOST_FIELD: WORKER})
+    registry = SandboxRegistry(kv, "kiln")
+    registry.register(SandboxRecord("local-alive-gw", alive, "local", WORKER, 0, 1))
+    try:
+        with web.previews(**auth(), Accept="application/json") as client:
+            gone = client.get(f"/preview/{reaped}/")
+            silent = client.get(f"/preview/{alive}/")
+    finally:
+        registry.remove("local-alive-gw")
+    assert gone.status_code == 410 and gone.json()["code"] == "preview_expired"
+    assert silent.status_code == 502 and silent.json()["code"] == "preview_unavailable"
