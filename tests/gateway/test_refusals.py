@@ -14,6 +14,7 @@ from websockets.sync.client import connect
 from domain.preview import HOST_FIELD
 from domain.status import Status
 from tests.gateway.conftest import WORKER
+from tests.sandbox.escape import connect_script, outcomes
 from tests.support.gateways import GATEWAY_SECRET
 from tests.support.previews import ready_job
 from tests.web.conftest import job_at
@@ -84,3 +85,17 @@ def test_jobs_not_served_by_this_host_are_refused_even_when_signed(gateway, jobs
         res = _get(gateway, target, _signed("GET", job_id, target))
         assert res.status_code == 403, why
         assert res.json()["code"] == "not_here", why
+
+
+def test_a_contained_sandbox_has_no_way_to_the_gateway(gateway, sandbox_app):
+    """Code in a sandbox is no client of its host's gateway: it has no route to where the
+    gateway listens (here the host's loopback; in production a private address, which the
+    sandbox's network has no route to either, docs/sandbox.md)."""
+    sb = sandbox_app.sandbox
+    if not sb.bwrap:
+        pytest.skip("bubblewrap is not usable here: sandboxes share the host's network")
+    port = int(gateway.url.rsplit(":", 1)[1])
+    for egress in (False, True):
+        seen = outcomes(sb.run(connect_script([("127.0.0.1", port)]), timeout=60,
+                               egress=egress).output)
+        assert "connected" not in seen.values(), seen
