@@ -54,6 +54,13 @@ def test_http_reaches_the_app_on_another_host_through_its_gateway(web, job_id):
     assert posted.json()["sha256"] == hashlib.sha256(data).hexdigest()
 
 
+def test_an_app_cannot_pose_as_its_gateway(web, job_id):
+    with web.previews(**auth()) as client:
+        res = client.get(f"/preview/{job_id}/echo?posing")
+    assert res.status_code == 200 and res.json()["query"] == "posing"
+    assert "x-kiln-gateway-error" not in res.headers
+
+
 def test_redirects_and_cookies_are_rewritten_once(web, job_id):
     prefix = f"/preview/{job_id}"
     with web.previews(**auth()) as client:

@@ -34,6 +34,7 @@ log = get_logger("kiln.gateway")
 METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 # Set by the web tier for the app, or by the clients here; the signature stays here.
 _NOT_PASSED = frozenset({"host", signing.HEADER})
+_GATEWAY_OWN = frozenset({answers.ERROR_HEADER})
 _WEBSOCKET_OWN = frozenset({"sec-websocket-key", "sec-websocket-version",
                             "sec-websocket-extensions", "sec-websocket-protocol"})
 
@@ -56,7 +57,8 @@ class _GatewayResponse(ProxyResponse):
         return answers.page_answer(page)
 
     def response_headers(self, upstream: httpx.Response) -> list[tuple[bytes, bytes]]:
-        return headers.passed_back(upstream.headers.raw)
+        # The app cannot pass itself off as the gateway (the web tier would show a Kiln page).
+        return headers.passed_back(upstream.headers.raw, _GATEWAY_OWN)
 
 
 def _raw_target(conn: HTTPConnection) -> str:

@@ -148,6 +148,6 @@ def passed_through(raw: Raw, drop: frozenset[str] = frozenset()) -> list[tuple[s
     return [(name, value) for name, value in headers if name not in dropped]
 
 
-def passed_back(raw: Raw) -> list[tuple[bytes, bytes]]:
+def passed_back(raw: Raw, drop: frozenset[str] = frozenset()) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in passed_through(raw, _SERVER_OWN)]
+            for name, value in passed_through(raw, _SERVER_OWN | drop)]
