@@ -91,6 +91,10 @@ class Keys:
         """HASH sandbox_id -> JSON registration (job, runtime, host, created_at, expires_at)."""
         return f"{self.prefix}:sandboxes"
 
+    def gateway(self, host: str) -> str:
+        """STRING the URL of that worker host's preview gateway (expires unless renewed)."""
+        return f"{self.prefix}:gateway:{host}"
+
     def sse_wake(self, token: str) -> str:
         """STREAM one web process appends to, to wake its own blocked SSE reader."""
         return f"{self.prefix}:sse:wake:{token}"

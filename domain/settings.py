@@ -65,6 +65,12 @@ class Settings:
     preview_max_body_bytes: int = 32 * 1024 * 1024
     # A failed wake of an expired preview is shown for this long; a visit after it retries.
     wake_retry_s: int = 30
+    # Preview gateways (docs/previews.md, web/gateway/): the secret the web tier signs requests
+    # to other hosts' gateways with ("" = none used; a gateway requires it), where this host's
+    # gateway listens, and the URL other hosts reach it at ("" = derived from the bind address).
+    preview_gateway_secret: str = ""
+    preview_gateway_bind: str = "127.0.0.1:8100"
+    preview_gateway_url: str = ""
     # Dramatiq broker crash recovery (see README "Crash recovery"): lower = faster recovery of a
     # dead worker's messages, but a frozen-yet-alive worker loses its messages sooner.
     heartbeat_timeout_ms: int = 15_000
@@ -109,6 +115,10 @@ class Settings:
             preview_max_body_bytes=_int("KILN_PREVIEW_MAX_BODY_BYTES",
                                         cls.preview_max_body_bytes),
             wake_retry_s=_int("KILN_WAKE_RETRY_S", cls.wake_retry_s),
+            preview_gateway_secret=_str("KILN_PREVIEW_GATEWAY_SECRET",
+                                        cls.preview_gateway_secret),
+            preview_gateway_bind=_str("KILN_PREVIEW_GATEWAY_BIND", cls.preview_gateway_bind),
+            preview_gateway_url=_str("KILN_PREVIEW_GATEWAY_URL", cls.preview_gateway_url),
             heartbeat_timeout_ms=_int("KILN_HEARTBEAT_TIMEOUT_MS", cls.heartbeat_timeout_ms),
             maintenance_chance=_int("KILN_MAINTENANCE_CHANCE", cls.maintenance_chance),
             max_deliveries=_int("KILN_MAX_DELIVERIES", cls.max_deliveries),

@@ -23,6 +23,7 @@ from domain.store import JobStore
 from web import accesslog, ids, openapi
 from web.auth import check_secret
 from web.errors import EXCEPTION_HANDLERS
+from web.gateway import signing as gateway_signing
 from web.hub import StreamHub
 from web.idempotency import Idempotency
 from web.metrics import Metrics, metrics
@@ -89,6 +90,8 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
                sse_ping_s: float = 15.0) -> Starlette:
     settings = settings or Settings.from_env()
     check_secret(settings.jwt_secret)  # before anything connects or listens
+    if settings.preview_gateway_secret:  # unset: no other host's previews are served
+        gateway_signing.check_secret(settings.preview_gateway_secret, "the web app")
     origin = PreviewOrigin.parse(settings.preview_origin)
     configure_logging(settings.log_format)
     accesslog.install()

@@ -52,7 +52,9 @@ class Sandbox(Protocol):
     def preview_port(self) -> int:
         """The port the app should listen on for its preview."""
 
-    def preview_url(self, port: int) -> str: ...
+    def preview_url(self, port: int) -> str:
+        """Where this host reaches the app on `port`: its upstream (domain/preview.py), what
+        the checks stage records. Users see Kiln's stable URL instead (docs/previews.md)."""
 
     def probe(self, url: str) -> int:
         """The HTTP status of GET `url` on the sandbox's app (its health check); raises one of

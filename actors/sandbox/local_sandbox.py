@@ -22,7 +22,7 @@ from .probe import http_status
 from .registry import SandboxRegistry
 
 __all__ = ["CMD_MARKER", "LocalSandbox", "destroy"]
-_SOCKET_FORWARDER, _TCP_FORWARDER = "preview-socket", "preview-tcp"
+_SOCKET_FORWARDER = "preview-socket"
 
 
 class LocalSandbox:
@@ -102,7 +102,6 @@ class LocalSandbox:
                                         self.launcher.entry(),
                                         self.launcher.helper_env(_SOCKET_FORWARDER))
                 procs.record(self.directory / "procs", _SOCKET_FORWARDER, helper.pid)
-                self._tcp_forwarder()  # started now, so both helpers start while the app does
                 preview.wait_socket(self.directory, helper.pid)
             except OSError as exc:
                 raise TransientError(f"preview forwarding failed: {exc}") from exc
@@ -112,7 +111,7 @@ class LocalSandbox:
     @property
     def preview_socket(self) -> Path | None:
         """The unix socket a preview is served on, or None where the server shares the host's
-        network (no bwrap, or no socat/nsenter) and `preview_url` is its only address."""
+        network (no bwrap, or no socat/nsenter) and its loopback port is its address."""
         return self.directory / preview.SOCKET if self.launcher.previews_isolated else None
 
     def preview_endpoint(self) -> str | None:
@@ -128,21 +127,21 @@ class LocalSandbox:
             return int(sock.getsockname()[1])
 
     def preview_url(self, port: int) -> str:
-        """A browser-reachable address. With an isolated preview: a loopback port on the host
-        forwarding to the preview socket (one per sandbox, ended with it)."""
-        if not self.launcher.previews_isolated:
-            return f"http://127.0.0.1:{int(port)}"
-        self._require_alive()
-        try:
-            return f"http://127.0.0.1:{preview.wait_port(self._tcp_forwarder())}"
-        except OSError as exc:
-            raise TransientError(f"preview forwarding failed: {exc}") from exc
+        """Where this host reaches the app (its upstream, domain/preview.py): the preview
+        socket (`unix:<path>`), or its loopback port where it shares the host's network.
+        Browsers see Kiln's stable URL, which the web tier (or this host's preview gateway)
+        forwards here (docs/previews.md)."""
+        return self.preview_endpoint() or f"http://127.0.0.1:{int(port)}"
 
     def probe(self, url: str) -> int:
+        """`url` is `preview_url()` followed by a path (and query)."""
         sock = self.preview_socket
         if sock is None:
             return http_status(url)
-        parts = urlsplit(url)
+        base = f"unix:{sock}"
+        if not url.startswith(base):
+            raise ValueError(f"not this sandbox's preview: {url!r}")
+        parts = urlsplit(url[len(base):])
         return preview.http_status(sock, (parts.path or "/") + (f"?{parts.query}"
                                                                if parts.query else ""))
 
@@ -153,15 +152,6 @@ class LocalSandbox:
     def _require_alive(self) -> None:
         if not (self.directory / "state.json").is_file():
             raise SandboxGone(f"sandbox {self.id} is gone")
-
-    def _tcp_forwarder(self) -> int:
-        """The pid of the sandbox's loopback forwarder, started if it is not running."""
-        pid = procs.recorded_pid(self.directory / "procs", _TCP_FORWARDER)
-        if pid is None:
-            pid = preview.forward_tcp(self.directory, self.launcher.entry(),
-                                      self.launcher.helper_env(_TCP_FORWARDER)).pid
-            procs.record(self.directory / "procs", _TCP_FORWARDER, pid)
-        return pid
 
     def _stop_helper(self, name: str) -> None:
         pid = procs.recorded_pid(self.directory / "procs", name)

@@ -5,12 +5,10 @@ The one path in: a unix socket, `<sandbox dir>/preview.sock` (mode 600, in a hos
 directory the sandbox cannot see; never in the workspace, where sandboxed code could swap it for
 a symlink to a host socket that Kiln would then follow). A `socat` that has entered the
 server's namespace listens on it and connects each client to the server's port on the
-namespace's loopback. `Sandbox.probe` goes through it; a web-tier proxy can use it too
-(`LocalSandbox.preview_endpoint()`).
-
-Browsers need TCP: a second `socat` on the host's loopback forwards to the socket. Sandboxed code
-has no route to the host's loopback, so it cannot reach that port either. Both forwarders are
-processes of the sandbox (its cgroups, its pid files): teardown ends them with everything else.
+namespace's loopback. `Sandbox.probe` goes through it; so do the web tier's preview proxy and
+this host's preview gateway (`LocalSandbox.preview_endpoint()`, docs/previews.md). Browsers
+never connect to it: they see Kiln's stable URL. The forwarder is a process of the sandbox (its
+cgroups, its pid file): teardown ends it with everything else.
 
 Socket paths can exceed the 108 bytes a unix address holds (deep sandbox roots): socat binds a
 relative name in the sandbox directory, and Kiln connects through /proc/self/fd/<dir fd>.
@@ -50,43 +48,8 @@ def expose(directory: Path, ns_pid: int, port: int, prefix: list[str],
                                 pass_fds=(net, owner), start_new_session=True)
 
 
-def forward_tcp(directory: Path, prefix: list[str],
-                env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start a loopback TCP listener on the host that forwards to the preview socket. The
-    kernel picks its port (no probe-then-bind race): `wait_port` reads it."""
-    with open(directory / "logs" / "preview-tcp.log", "ab") as log_file:
-        argv = [*prefix, _socat(), "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
-                f"UNIX-CONNECT:{SOCKET}"]
-        return subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log_file, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-
-
 def wait_socket(directory: Path, pid: int, timeout_s: float = 5.0) -> None:
     _wait(lambda: (directory / SOCKET).is_socket(), pid, timeout_s, "the preview socket")
-
-
-def wait_port(pid: int, timeout_s: float = 5.0) -> int:
-    return int(_wait(lambda: listening_port(pid), pid, timeout_s, "the preview forwarder"))
-
-
-def listening_port(pid: int) -> int | None:
-    """The loopback TCP port `pid` listens on (its socket's inode in /proc/net/tcp)."""
-    inodes = set()
-    with contextlib.suppress(OSError):
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-    if not inodes:
-        return None
-    with contextlib.suppress(OSError):
-        for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = row.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                return int(fields[1].rsplit(":", 1)[1], 16)
-    return None
 
 
 def _wait(ready: Callable[[], object], pid: int, timeout_s: float, what: str) -> object:

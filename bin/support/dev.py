@@ -1,7 +1,7 @@
 """`bin/dev`: the whole of Kiln on one machine.
 
 Embedded Redis (append-only file under .kiln/redis, so a second run finds the first's data),
-the Dramatiq workers and the web app, restarted if they die. With a goal, it also runs one
+the Dramatiq workers, this host's preview gateway and the web app, restarted if they die. With a goal, it also runs one
 build through the HTTP API, printing each stage, then `Preview: <url>`. Ctrl-C stops all.
 
 Killed outright (SIGKILL, a closed terminal), it takes its workers, web app and Redis with it:
@@ -139,6 +139,12 @@ def main(argv: list[str]) -> int:
     # The web app refuses to start without a secret: this machine's own (bin/token reads it).
     env = {"KILN_SANDBOX_ROOT": str(kiln_dir / "sandboxes"),
            "KILN_JWT_SECRET": local_secret(kiln_dir),
+           # This host's preview gateway (docs/previews.md): unused while the web app is on
+           # the same host, started so a one-box setup runs what a worker host runs.
+           "KILN_PREVIEW_GATEWAY_SECRET": local_secret(kiln_dir, "KILN_PREVIEW_GATEWAY_SECRET",
+                                                       "gateway-secret"),
+           "KILN_PREVIEW_GATEWAY_BIND": os.environ.get("KILN_PREVIEW_GATEWAY_BIND")
+           or "127.0.0.1:0",
            # Previews on an origin of their own (the same server under another name), so an
            # app's JavaScript cannot read the build page's token (docs/previews.md).
            "KILN_PREVIEW_ORIGIN": os.environ.get("KILN_PREVIEW_ORIGIN")
@@ -164,6 +170,8 @@ def main(argv: list[str]) -> int:
                                    # A stop (Ctrl-C, or bin/dev killed) ends in seconds.
                                    "--worker-shutdown-timeout", str(STOP_S * 1000)], env,
                        log_path=str(logs / "workers.log"))
+        supervisor.add("gateway", [sys.executable, "-m", "web.gateway"], env,
+                       log_path=str(logs / "gateway.log"))
         supervisor.add("web", [sys.executable, "-m", "uvicorn", "web.app:app", "--host",
                                "127.0.0.1", "--port", str(args.port), "--no-access-log",
                                # Open event streams would hold a stopping server forever.

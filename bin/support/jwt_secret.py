@@ -16,16 +16,17 @@ from pathlib import Path
 FILE = "jwt-secret"
 
 
-def local_secret(data_dir: Path) -> str:
-    """KILN_JWT_SECRET, or this data dir's own secret (created on first use)."""
-    if os.environ.get("KILN_JWT_SECRET"):
-        return os.environ["KILN_JWT_SECRET"]
-    path = data_dir / FILE
+def local_secret(data_dir: Path, env: str = "KILN_JWT_SECRET", file: str = FILE) -> str:
+    """`env` (KILN_JWT_SECRET), or this data dir's own secret (created on first use) in
+    `file` (also for the preview gateways' KILN_PREVIEW_GATEWAY_SECRET)."""
+    if os.environ.get(env):
+        return os.environ[env]
+    path = data_dir / file
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         # Written aside, then linked into place: a second bin/dev starting at the same moment
         # reads one whole secret (the first link wins), never a half-written file.
-        tmp = data_dir / f".{FILE}.{os.getpid()}"
+        tmp = data_dir / f".{file}.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_hex(32) + "\n")

@@ -31,7 +31,8 @@ def test_compose_has_redis_web_and_scalable_workers():
         assert service.get("restart") == "unless-stopped", name
     assert any("/readyz" in part for part in web["healthcheck"]["test"])
     assert web["command"][:2] == ["uvicorn", "web.app:app"]
-    assert worker["command"][:2] == ["dramatiq", "actors"]
+    # A worker host: its workers and its preview gateway (docs/previews.md).
+    assert worker["command"][:3] == ["python", "-m", "bin.support.worker_host"]
     # `--scale worker=N` needs no fixed container name and no published host port.
     assert "container_name" not in worker and "ports" not in worker
     assert worker.get("init") is True  # SIGTERM forwarded, sandbox processes reaped
@@ -51,8 +52,27 @@ def test_docker_compose_config_accepts_the_file():
         pytest.skip("docker compose plugin not installed (the YAML checks above still run)")
     result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
                             capture_output=True, text=True, timeout=60,
-                            env={"KILN_JWT_SECRET": "x" * 32, "PATH": "/usr/bin:/bin"})
+                            env={"KILN_JWT_SECRET": "x" * 32,
+                                 "KILN_PREVIEW_GATEWAY_SECRET": "y" * 32,
+                                 "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
+
+
+def test_scaled_workers_each_serve_their_previews_through_a_gateway():
+    """`--scale worker=3` with local sandboxes: each worker container is a host of its own (no
+    fixed KILN_HOST_ID or gateway URL: the container's name and address), its gateway listens
+    on the compose network, and web and workers share the secret it checks."""
+    services = _compose()["services"]
+    web, worker = services["web"], services["worker"]
+    assert worker["environment"]["KILN_PREVIEW_GATEWAY_BIND"] == "0.0.0.0:8100"
+    for service in (web, worker):
+        env = service["environment"]
+        assert env["KILN_PREVIEW_GATEWAY_SECRET"].startswith("${KILN_PREVIEW_GATEWAY_SECRET:?")
+        assert env["KILN_SANDBOX"] == "${KILN_SANDBOX:-local}"
+        assert "KILN_HOST_ID" not in env and "KILN_PREVIEW_GATEWAY_URL" not in env
+    assert not any("8100" in str(port) for port in worker.get("ports", []))
+    assert any("8100/healthz" in part for part in worker["healthcheck"]["test"])
+    assert "--worker-shutdown-timeout" in worker["command"]
 
 
 def test_dockerfile_copies_existing_paths_and_runs_unprivileged():

@@ -78,6 +78,11 @@ def test_bin_token_signs_for_bin_dev_without_a_configured_secret(tmp_path):
         headers = {"Authorization": f"Bearer {done.stdout.strip()}"}
         res = httpx.get(f"{dev.url}/api/usage", headers=headers, timeout=10)
         assert res.status_code == 200 and res.json()["tier"] == "partner"
+        # This host's preview gateway started, with a secret of its own kept like the JWT's.
+        assert (dev.data_dir / "gateway-secret").stat().st_mode & 0o777 == 0o600
+        gateway_log = dev.data_dir / "logs" / "gateway.log"
+        wait_for(lambda: gateway_log.exists() and "gateway.started" in gateway_log.read_text(),
+                 30, message="bin/dev's preview gateway to start")
 
 
 def _port_free(port: int) -> bool:
@@ -98,7 +103,8 @@ def test_bin_dev_killed_hard_takes_its_workers_web_and_redis_with_it(tmp_path):
         children = descendants(dev.process.pid)
         cmdlines = {pid: cmd.replace(b"\0", b" ") for pid, cmd in read_all("cmdline")
                     if pid in children}
-        kinds = [b"redis-server", b"uvicorn web.app:app", b"-m dramatiq actors"]
+        kinds = [b"redis-server", b"uvicorn web.app:app", b"-m dramatiq actors",
+                 b"-m web.gateway"]
         for kind in kinds:
             assert any(kind in cmd for cmd in cmdlines.values()), (kind, cmdlines)
         # The dramatiq CLI's own worker processes too (its children, not bin/dev's).

@@ -168,7 +168,7 @@ def test_a_websocket_without_access_is_refused_like_a_missing_preview(stack, job
 
 @pytest.fixture(params=["short", "long"])
 def unix_upstream(request, sandbox_app, tmp_path: Path) -> Iterator[str]:
-    """The app behind a unix socket of our own (socat to its loopback address), at a path
+    """The app behind a unix socket of our own (socat to the sandbox's), at a path
     that fits a unix address, or one longer than the 108 bytes one holds (deep sandbox roots:
     bound by a relative name, the way the sandbox's own socket is)."""
     if not shutil.which("socat"):
@@ -177,9 +177,11 @@ def unix_upstream(request, sandbox_app, tmp_path: Path) -> Iterator[str]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "preview.sock"
     assert (len(str(path)) > 108) == (request.param == "long")
-    port = sandbox_app.url.rsplit(":", 1)[1]
-    proc = subprocess.Popen(["socat", "UNIX-LISTEN:preview.sock,fork,mode=600",
-                             f"TCP:127.0.0.1:{port}"], cwd=directory)
+    app = sandbox_app.upstream  # the sandbox's own socket, or its loopback port
+    to_app = f"UNIX-CONNECT:{app[len('unix:'):]}" if app.startswith("unix:") else \
+        f"TCP:127.0.0.1:{app.rsplit(':', 1)[1]}"
+    proc = subprocess.Popen(["socat", "UNIX-LISTEN:preview.sock,fork,mode=600", to_app],
+                            cwd=directory)
     try:
         wait_for(path.exists, 10, message="the socket")
         yield f"unix:{path}"

@@ -11,6 +11,7 @@ import pytest
 from tests.sandbox.escape import connect_script, host_address, host_api, outcomes  # noqa: F401
 from tests.sandbox.helpers import needs_bwrap, needs_egress, needs_forwarding
 from tests.support.waiting import wait_for
+from web.preview.targets import fetch
 
 pytestmark = [needs_bwrap, pytest.mark.bwrap]
 
@@ -54,11 +55,10 @@ def test_another_sandboxs_preview_is_unreachable(make_runtime):
     port = victim.preview_port()
     victim.start_background(f"python3 -m http.server {port} --bind 127.0.0.1")
     url = victim.preview_url(port)
+    assert url == f"unix:{victim.preview_socket}"  # no port on the host serves it
     wait_for(lambda: _status(url) == 200, 15, message="the victim's preview")
-    host_port = int(url.rsplit(":", 1)[1])
     for egress in (False, True):
-        res = intruder.run(connect_script(_host_targets(host_port) + [("127.0.0.1", port)]),
-                           timeout=60, egress=egress)
+        res = intruder.run(connect_script(_host_targets(port)), timeout=60, egress=egress)
         assert "connected" not in outcomes(res.output).values(), res.output
     # Nor is its socket there to find: the sandbox sees its workspace, not the sandbox root.
     res = intruder.run(f"ls {victim.preview_socket} {victim.directory} 2>&1; "
@@ -113,7 +113,7 @@ def _read(sb, path: str) -> str:
 
 def _status(url: str) -> int:
     try:
-        return httpx.get(url, timeout=2).status_code
+        return fetch(url, "/", timeout=2).status_code
     except httpx.HTTPError:
         return 0
 

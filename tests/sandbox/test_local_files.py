@@ -80,18 +80,17 @@ def test_kill_twice_and_unknown_ids_are_harmless(runtime):
         runtime.connect("../../etc")
 
 
-def test_preview_port_is_free_and_url_is_loopback(runtime):
+def test_preview_port_is_free_and_url_is_the_upstream(runtime):
     """Sharing the host's network, the app listens on a free host port, which is its URL; in a
-    namespace of its own, the URL is a host loopback port that forwards to its socket."""
+    namespace of its own, the URL is its socket (no host port serves it)."""
     sb = runtime.create("job-1", {}, 60)
     port = sb.preview_port()
     assert 1024 <= port <= 65535
     url = sb.preview_url(port)
-    assert url.startswith("http://127.0.0.1:")
     if sb.preview_socket is None:
         assert url == f"http://127.0.0.1:{port}"
     else:
-        assert sb.preview_url(port) == url  # one forwarder per sandbox, not one per call
+        assert url == f"unix:{sb.preview_socket}" == sb.preview_endpoint()
 
 
 def test_kill_leaves_another_hosts_record_alone(runtime, registry):

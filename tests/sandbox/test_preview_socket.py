@@ -1,5 +1,6 @@
 """The preview server is reached through one explicit path: a unix socket in the sandbox's
-host-owned directory. Kiln's probe uses it; the browser's loopback port forwards to it."""
+host-owned directory, which is the sandbox's preview URL (its upstream). Kiln's probe uses it,
+as do the web tier and the preview gateway; nothing listens for it on the host's TCP ports."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 from actors.sandbox import preview, procs
 from actors.sandbox.probe import PROBE_ERRORS
 from tests.sandbox.helpers import needs_bwrap, needs_forwarding
+from tests.support.procfs import descendants
 from tests.support.waiting import wait_for
+from web.preview.targets import fetch
 
 pytestmark = [needs_bwrap, needs_forwarding, pytest.mark.bwrap]
 
@@ -37,7 +40,7 @@ def _probe(sb, url: str) -> int:
 
 def _get(url: str) -> str | None:
     try:
-        return httpx.get(url, timeout=2).text
+        return fetch(url, "/", timeout=2).text
     except httpx.HTTPError:
         return None
 
@@ -50,19 +53,43 @@ def sb(make_runtime):
 def test_the_socket_is_the_one_path_and_the_probe_uses_it(sb):
     url = _serve(sb, "hello-socket")
     sock = sb.preview_socket
-    assert sb.preview_endpoint() == f"unix:{sock}"
+    assert url == sb.preview_endpoint() == f"unix:{sock}"
     assert sock.parent == sb.directory and sb.workspace not in sock.parents
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600 and stat.S_ISSOCK(os.stat(sock).st_mode)
-    assert _get(url).strip() == "hello-socket"  # the browser's path: loopback TCP -> socket
-    # Take the loopback forwarder away: the probe still answers, through the socket.
-    procs.kill_recorded(procs.recorded_pid(sb.directory / "procs", "preview-tcp"))
-    wait_for(lambda: _get(url) is None, 5, message="the forwarder to stop")
+    assert _get(url).strip() == "hello-socket"  # the web tier's path: the socket
     assert sb.probe(url + "/") == 200
     with preview.connect_unix(sock) as conn:
         conn.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
         assert b"hello-socket" in _read_all(conn)
-    # preview_url starts a new forwarder when its old one is gone.
-    assert _get(sb.preview_url(sb.preview_port())).strip() == "hello-socket"
+    # No loopback TCP forwarder: one socket forwarder is the sandbox's only helper for it.
+    assert procs.recorded_pid(sb.directory / "procs", "preview-tcp") is None
+    forwarder = procs.recorded_pid(sb.directory / "procs", "preview-socket")
+    assert not _tcp_listeners({forwarder, *descendants(forwarder)})
+
+
+def _tcp_listeners(pids: set[int]) -> set[str]:
+    """Inodes of listening TCP sockets held by `pids`."""
+    held = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                held.add(target[8:-1])
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in rows.readlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A":  # LISTEN
+                    listening.add(fields[9])
+    return held & listening
 
 
 def test_a_new_preview_server_replaces_the_old_one_on_the_socket(sb):

@@ -3,19 +3,22 @@ checks pass there, and its server answers on the preview port with the goal in t
 
 import html
 import json
-import urllib.request
+
+import httpx
 
 from actors.generators.template import TemplateGenerator
 from tests.support.waiting import wait_for
+from web.preview.targets import fetch
 
 GOAL = "A shopping list where I can add, tick off & delete <items> with due dates"
 
 
-def _get(url: str) -> tuple[int, str]:
+def _get(upstream: str, path: str = "/") -> tuple[int, str]:
+    """GET on the sandbox's preview upstream (its socket, or its loopback port)."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status, resp.read().decode()
-    except OSError:
+        res = fetch(upstream, path, timeout=2)
+        return res.status_code, res.text
+    except httpx.HTTPError:
         return 0, ""
 
 
@@ -29,14 +32,12 @@ def test_template_app_checks_and_preview(runtime):
     port = sb.preview_port()
     sb.start_background(manifest["start"].replace("{port}", str(port)))
     url = sb.preview_url(port)
-    status, page = wait_for(lambda: _get(url + manifest["health"])[0] == 200 and _get(url),
+    status, page = wait_for(lambda: _get(url, manifest["health"])[0] == 200 and _get(url),
                             timeout=15, message="the preview server")
     assert status == 200 and html.escape(GOAL) in page and "<items>" not in page
 
-    req = urllib.request.Request(url + "/api/items", data=b'{"title": "milk"}', method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        assert resp.status == 201
+    added = fetch(url, "/api/items", method="POST", json={"title": "milk"})
+    assert added.status_code == 201
     stored = json.loads(sb.read_file("data/items.json"))  # persisted inside the workspace
     assert [item["title"] for item in stored] == ["milk"]
 

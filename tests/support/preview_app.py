@@ -1,7 +1,8 @@
 """An app for preview tests, run inside a real sandbox (standard library only: the sandbox has
 the system's Python). `python3 preview_app.py --port N`.
 
-GET  /echo           JSON: method, path, query, headers
+GET  /echo           JSON: method, path, query, headers (`?hop`: with a hop-by-hop header;
+                     `?posing`: with a preview gateway's error header)
 POST /echo           JSON: the body's length and sha256, read in small pieces; `/progress`
                      shows how much of the current body has arrived (proves streaming up)
 GET  /stream         one chunk, then the rest only after GET /release (proves streaming down)
@@ -49,6 +50,8 @@ class Handler(BaseHTTPRequestHandler):
         if url.path in ("/echo", "/api/health"):
             # ?hop: a header this response names in Connection (hop-by-hop: never forwarded)
             hop = [("Connection", "X-App-Hop"), ("X-App-Hop", "1")] if "hop" in url.query else []
+            if "posing" in url.query:  # an app posing as a preview gateway's own answer
+                hop.append(("X-Kiln-Gateway-Error", "bad_signature"))
             return self._json({"method": "GET", "path": url.path, "query": url.query,
                                "headers": [[k.lower(), v] for k, v in self.headers.items()]},
                               extra=hop)

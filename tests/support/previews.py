@@ -25,6 +25,7 @@ from domain.status import Status
 from domain.store import JobStore
 from tests.support.waiting import wait_for
 from tests.web.conftest import auth, job_at
+from web.preview.targets import fetch
 
 APP = Path(__file__).resolve().parent / "preview_app.py"
 
@@ -52,7 +53,6 @@ class Stack:
 class SandboxApp:
     sandbox: LocalSandbox
     upstream: str  # what the checks stage records: the sandbox's socket, or its loopback URL
-    url: str  # its loopback address on this host
 
 
 def _bound() -> tuple[socket.socket, int]:
@@ -88,14 +88,14 @@ def start_app(runtime: LocalRuntime) -> SandboxApp:
     sandbox.write_files({"app.py": APP.read_text()})
     port = sandbox.preview_port()
     sandbox.start_background(f"python3 app.py --port {port}")
-    url = sandbox.preview_url(port)
-    wait_for(lambda: _up(url + "/api/health"), 15, message="the sandbox app")
-    return SandboxApp(sandbox, sandbox.preview_endpoint() or url, url)
+    upstream = sandbox.preview_url(port)
+    wait_for(lambda: _up(upstream), 15, message="the sandbox app")
+    return SandboxApp(sandbox, upstream)
 
 
-def _up(url: str) -> bool:
+def _up(upstream: str) -> bool:
     try:
-        return httpx.get(url, timeout=1).status_code == 200
+        return fetch(upstream, "/api/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -47,9 +47,10 @@ def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:
 
 
 @contextmanager
-def web_process(env: dict[str, str], log_path: Path, *args: str) -> Iterator[str]:
+def web_process(env: dict[str, str], log_path: Path, *args: str,
+                port: int | None = None) -> Iterator[str]:
     """A running web app's base URL; stopped (SIGTERM, then waited for) afterwards."""
-    port = free_port()
+    port = port or free_port()
     with log_path.open("ab") as log:
         proc = subprocess.Popen(uvicorn_argv(port, *args), env=env, cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT)

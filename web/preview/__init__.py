@@ -5,7 +5,7 @@ wherever the build's app runs (docs/previews.md).
 |---|---|
 | `origins.py` | the preview origin (`KILN_PREVIEW_ORIGIN`), stable URLs, and the split that keeps Kiln's routes and previews on their own origins |
 | `access.py` | who may see a preview: the owner's bearer token, a signed link, the cookie a link sets |
-| `targets.py` | how to reach a job's upstream from this web process |
+| `targets.py` | how to reach a job's upstream from this web process: directly, or through its host's preview gateway (web/gateway/) |
 | `clients.py` | the bounded pools of upstream HTTP connections |
 | `headers.py` | what crosses the proxy: hop-by-hop headers out, Kiln's credentials out, paths kept under the prefix |
 | `http.py`, `websocket.py` | forwarding a request (streamed both ways) or a WebSocket |

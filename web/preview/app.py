@@ -14,11 +14,14 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
+from websockets.exceptions import InvalidStatus
 
 from domain.logs import get_logger
 from domain.preview import this_host
 from domain.wake import Wakes
 from web import ids
+from web.gateway import answers
+from web.gateway.registry import GatewayRegistry
 from web.preview import headers, pages
 from web.preview.access import LINK, LINK_PARAM, SESSION, Signer, session_cookie
 from web.preview.clients import Clients
@@ -109,9 +112,19 @@ async def preview_websocket(websocket: WebSocket) -> None:
                                            protocols, lease.unix_address)
         except CONNECT_ERRORS as exc:
             log.info("preview.websocket_refused", error=type(exc).__name__)
-            return await _deny(websocket, *await unreachable(p, allowed)())
+            return await _deny(websocket, *await _refused(p, allowed, exc))
         await websocket.accept(subprotocol=upstream.subprotocol)
         await relay(websocket, upstream)
+
+
+async def _refused(p: Previews, allowed: Allowed, exc: BaseException) -> pages.Refusal:
+    """The page for a WebSocket the app (or its host's gateway) did not take."""
+    when = unreachable(p, allowed)
+    if allowed.target.gateway is None:
+        return await when()
+    code = exc.response.headers.get(answers.ERROR_HEADER) \
+        if isinstance(exc, InvalidStatus) else None
+    return await answers.page_for(code, when) if code else (pages.ELSEWHERE, {})
 
 
 async def to_slash(request: Request) -> Response:
@@ -145,7 +158,9 @@ def create_preview_app(k: Kiln, origin: PreviewOrigin, clients: Clients) -> Star
                                         redis.exceptions.ConnectionError: _redis_down,
                                         redis.exceptions.TimeoutError: _redis_down,
                                         Exception: _error})
+    secret = k.settings.preview_gateway_secret  # checked by create_app when set
     app.state.previews = Previews(k, origin, Signer(k.settings.jwt_secret), clients, this_host(),
-                                  Wakes(k.store, k.settings))
+                                  Wakes(k.store, k.settings),
+                                  GatewayRegistry(k.aredis, k.keys) if secret else None, secret)
     return app
 

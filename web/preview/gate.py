@@ -8,7 +8,7 @@ says why (building, failed, out of reach); an expired or reaped one wakes up (wa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 import jwt
@@ -19,11 +19,12 @@ from domain.status import STAGE_LABELS, Status
 from domain.wake import Wakes
 from web.auth import ALGORITHM, decode
 from web.errors import ApiError
+from web.gateway.registry import GatewayRegistry
 from web.preview import pages
 from web.preview.access import COOKIE, SESSION, Signer
 from web.preview.clients import Clients
 from web.preview.origins import PREFIX, PreviewOrigin
-from web.preview.targets import Target, Unreachable, resolve
+from web.preview.targets import Target, Unreachable, resolve, via_gateway
 from web.preview.waking import Refusal, wake
 from web.state import Kiln
 
@@ -39,6 +40,9 @@ class Previews:
     clients: Clients
     here: str  # this host's name: host-bound upstreams recorded under it are reachable
     wakes: Wakes
+    # Other hosts' preview gateways (None: KILN_PREVIEW_GATEWAY_SECRET unset, none used).
+    gateways: GatewayRegistry | None = None
+    gateway_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,10 @@ async def allow(p: Previews, conn: HTTPConnection, job_id: str, *, unsafe: bool
     try:
         target = resolve(job[UPSTREAM_FIELD], job[HOST_FIELD], p.here)
     except Unreachable:
-        return pages.ELSEWHERE, {}
+        gateway = await p.gateways.url(job[HOST_FIELD] or "") if p.gateways else None
+        if gateway is None:  # no live gateway on that host
+            return pages.ELSEWHERE, {}
+        target = via_gateway(job[UPSTREAM_FIELD], gateway, job_id, p.gateway_secret)
     if target is None:  # READY without a preview Kiln can reach (an older record)
         return await wake(k, p.wakes, job_id, job)
     return Allowed(target, bool(authorization) and _kiln_token(authorization, secret),

@@ -137,3 +137,17 @@ def from_upstream(raw: Raw, *, prefix: str, upstream_base: str) -> list[tuple[by
     if not cache_control:  # a signed-in page: no shared cache keeps it
         out.append((b"cache-control", b"private"))
     return out
+
+
+def passed_through(raw: Raw, drop: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """Headers minus hop-by-hop ones and `drop`, otherwise as they are: a preview gateway
+    passes on what the web tier already made of a request (and the app's response, which the
+    web tier rewrites)."""
+    headers = _decoded(raw)
+    dropped = _dropped(headers) | drop
+    return [(name, value) for name, value in headers if name not in dropped]
+
+
+def passed_back(raw: Raw, drop: frozenset[str] = frozenset()) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in passed_through(raw, _SERVER_OWN | drop)]

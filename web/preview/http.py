@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from domain.logs import get_logger
+from web.gateway import answers
 from web.preview import headers, pages
 from web.preview.clients import Clients
 from web.preview.targets import Target
@@ -65,33 +66,49 @@ class ProxyResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = self.request
         body = _limited(request, self.max_body) if _has_body(request) else None
+        gateway = self.target.gateway
         async with self.clients.lease(self.target) as lease:
             client = lease.client
             outgoing = client.build_request(request.method, self.target.url(self.path_query),
                                             headers=self.upstream_headers, content=body)
+            if gateway is not None:  # signed as it goes on the wire
+                name, value = gateway.signature(request.method,
+                                                outgoing.url.raw_path.decode("ascii"))
+                outgoing.headers[name] = value
             try:
                 upstream = await client.send(outgoing, stream=True)
             except ClientDisconnect:
                 return  # the caller went away while sending its body
             except BodyTooLarge:
-                return await pages.render(pages.TOO_LARGE, request.headers)(scope, receive, send)
+                return await self.answer(pages.TOO_LARGE)(scope, receive, send)
             except _CONNECT_ERRORS:
-                page, values = await self.when_unreachable()
-                return await pages.render(page, request.headers, **values)(scope, receive, send)
+                # A gateway that does not answer: its host is out of reach, whatever the app.
+                page, values = (pages.ELSEWHERE, {}) if gateway else await self.when_unreachable()
+                return await self.answer(page, **values)(scope, receive, send)
             except httpx.TimeoutException:
-                return await pages.render(pages.TIMEOUT, request.headers)(scope, receive, send)
+                return await self.answer(pages.TIMEOUT)(scope, receive, send)
             except httpx.HTTPError as exc:  # the app broke the protocol or hung up
                 log.info("preview.upstream_error", error=type(exc).__name__)
-                page = pages.UNAVAILABLE
-                return await pages.render(page, request.headers)(scope, receive, send)
+                return await self.answer(pages.UNAVAILABLE)(scope, receive, send)
             try:
+                code = upstream.headers.get(answers.ERROR_HEADER) if gateway else None
+                if code:  # the gateway's own answer, not the app's
+                    page, values = await answers.page_for(code, self.when_unreachable)
+                    return await self.answer(page, **values)(scope, receive, send)
                 await self._relay(upstream, receive, send)
             finally:
                 await upstream.aclose()
 
+    def answer(self, page: pages.Page, **values: str) -> Response:
+        """What the caller gets instead of the app's response."""
+        return pages.render(page, self.request.headers, **values)
+
+    def response_headers(self, upstream: httpx.Response) -> list[tuple[bytes, bytes]]:
+        return headers.from_upstream(upstream.headers.raw, prefix=self.prefix,
+                                     upstream_base=self.target.app_base)
+
     async def _relay(self, upstream: httpx.Response, receive: Receive, send: Send) -> None:
-        raw = headers.from_upstream(upstream.headers.raw, prefix=self.prefix,
-                                    upstream_base=self.target.base_url)
+        raw = self.response_headers(upstream)
         try:
             await send({"type": "http.response.start", "status": upstream.status_code,
                         "headers": raw})

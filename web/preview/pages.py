@@ -25,6 +25,9 @@ class Page:
     reloads: bool = True  # the HTML page reloads itself after `retry_after`
 
 
+Refusal = tuple[Page, dict[str, str]]  # a page instead of the app, and the values it shows
+
+
 NOT_FOUND = Page(404, "not_found", "No preview here",
                  "This preview does not exist, or you are not signed in to see it. Open it "
                  "from Kiln's build page, which signs you in to your own builds' previews.")

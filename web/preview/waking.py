@@ -14,7 +14,7 @@ from web.preview import pages
 from web.state import Kiln, blocking
 
 log = get_logger("kiln.preview")
-Refusal = tuple[pages.Page, dict[str, str]]
+Refusal = pages.Refusal
 _WHICH = {"user": "the sandboxes your plan runs at once",
           "project": "the sandboxes this project runs at once",
           "global": "Kiln's sandboxes"}

@@ -12,8 +12,10 @@ import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.uri import parse_uri
 
 from domain.logs import get_logger
+from web.gateway import signing
 from web.preview.targets import Target
 
 log = get_logger("kiln.preview")
@@ -35,6 +37,10 @@ async def open_upstream(target: Target, path_query: str, upstream_headers: list[
         "ping_interval": None,
     }
     url = target.url(path_query, websocket=True)
+    if target.gateway is not None:  # signed as it goes on the wire
+        options["additional_headers"] = [
+            *upstream_headers,
+            target.gateway.signature(signing.WEBSOCKET, parse_uri(url).resource_name)]
     if target.unix_path:
         return await unix_connect(unix_address or target.unix_path, uri=url, **options)
     return await connect(url, proxy=None, **options)

@@ -5,7 +5,7 @@ alternating round by round (so machine load hits both alike). Both go through th
 
 - app ready: from launching the template app's server until its health check answers 200
   (`start_background`, `preview_url`, `probe`). Now: cgroups entered, a network namespace of
-  its own, the socket forwarder, the loopback forwarder, the probe through the socket.
+  its own, the socket forwarder, the probe through the socket.
 - one command (`run("true")`) from launch to exit: before, now offline, now with egress
   (slirp4netns and the nft table set up while bwrap waits).
 - create and teardown of a sandbox, now including its cgroups.
