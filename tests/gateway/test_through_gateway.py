@@ -143,8 +143,9 @@ def test_a_gateway_that_refuses_shows_the_same_page(web, jobs, sandbox_app, gate
 
 
 def test_an_app_not_answering_behind_the_gateway_gets_the_same_pages(web, jobs, gateway, kv):
-    """The gateway says the app refused it; the web tier tells expired from not answering, as
-    it does for an app on its own host (docs/previews.md, "Pages instead of the app")."""
+    """The gateway says the app refused it; the web tier tells a reaped sandbox (it wakes the
+    preview up) from an app not answering, as it does for an app on its own host
+    (docs/previews.md, "Pages instead of the app")."""
     project = jobs.create_project("user-1", "Silent app")
     upstream = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     reaped = ready_job(jobs, project["project_id"], upstream, sandbox_id="local-reaped",
@@ -159,5 +160,6 @@ def test_an_app_not_answering_behind_the_gateway_gets_the_same_pages(web, jobs, 
             silent = client.get(f"/preview/{alive}/")
     finally:
         registry.remove("local-alive-gw")
-    assert gone.status_code == 410 and gone.json()["code"] == "preview_expired"
+    assert gone.status_code == 503 and gone.json()["code"] == "waking"
+    assert kv.exists(f"kiln:job:{{{reaped}}}:wake")  # the wake began
     assert silent.status_code == 502 and silent.json()["code"] == "preview_unavailable"
