@@ -113,6 +113,7 @@ def test_without_a_live_gateway_the_app_is_out_of_reach(web, jobs, sandbox_app, 
         with web.previews(**auth(), Accept="application/json" if json else "text/html") as c:
             return c.get(f"/preview/{job_id}/echo")
 
+    kv.set("kiln:host:worker-2", "1", ex=120)  # the host is alive (a lost one's preview wakes)
     never = get()  # worker-2 never ran a gateway
     assert never.status_code == 503 and never.json()["code"] == "preview_unreachable"
     with gateway_process(redis_url, "worker-2", tmp_path / "gw.log") as gateway:

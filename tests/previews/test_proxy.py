@@ -209,14 +209,28 @@ def test_an_app_that_is_gone_wakes_up_and_one_not_answering_says_so(stack, store
     assert silent.status_code == 502 and "not answering" in silent.text
 
 
-def test_a_loopback_app_on_another_host_is_never_guessed_at(stack, store, sandbox_app):
+def test_a_loopback_app_on_another_host_is_never_guessed_at(stack, store, sandbox_app, r):
     project = store.create_project("user-1", "Elsewhere")
     job_id = ready_job(store, project["project_id"], sandbox_app.upstream,
                        **{HOST_FIELD: "another-worker-host"})
+    r.set(store.keys.host("another-worker-host"), "1", ex=60)  # alive, but no gateway here
     with stack.previews(**auth(), Accept="application/json") as client:
         res = client.get(f"/preview/{job_id}/echo")
     # The same address on this host is some other process: Kiln does not connect to it.
     assert res.status_code == 503 and res.json()["code"] == "preview_unreachable"
+    assert not r.exists(store.keys.wake(job_id))
+
+
+def test_a_preview_on_a_lost_host_wakes_up_elsewhere(stack, store, sandbox_app, r):
+    """Its host's heartbeat lapsed (docs/reliability.md, "Several worker hosts"): its sandbox
+    went with it, so a visit wakes the preview up like a reaped one."""
+    project = store.create_project("user-1", "Lost host")
+    job_id = ready_job(store, project["project_id"], sandbox_app.upstream,
+                       **{HOST_FIELD: "a-lost-worker-host"})
+    with stack.previews(**auth(), Accept="application/json") as client:
+        res = client.get(f"/preview/{job_id}/echo")
+    assert res.status_code == 503 and res.json()["code"] == "waking"
+    assert r.exists(store.keys.wake(job_id))
 
 
 def test_api_clients_get_kilns_json_errors_and_browsers_a_page(stack, r):

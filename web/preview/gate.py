@@ -123,8 +123,13 @@ async def allow(p: Previews, conn: HTTPConnection, job_id: str, *, unsafe: bool
     try:
         target = resolve(job[UPSTREAM_FIELD], job[HOST_FIELD], p.here)
     except Unreachable:
-        gateway = await p.gateways.url(job[HOST_FIELD] or "") if p.gateways else None
+        host = job[HOST_FIELD] or ""
+        gateway = await p.gateways.url(host) if p.gateways else None
         if gateway is None:  # no live gateway on that host
+            if not await k.aredis.exists(k.keys.host(host)):
+                # The host is lost (its heartbeat lapsed): its sandbox with it. Wake the
+                # preview on a host that is alive, as for a reaped one.
+                return await wake(k, p.wakes, job_id, job)
             return pages.ELSEWHERE, {}
         target = via_gateway(job[UPSTREAM_FIELD], gateway, job_id, p.gateway_secret)
     if target is None:  # READY without a preview Kiln can reach (an older record)
