@@ -81,18 +81,17 @@ def _messages(job: Job) -> tuple[dramatiq.Message, dramatiq.Message]:
 def sweep_lost_hosts(svc: Services) -> int:
     """Move the running jobs of hosts without a heartbeat to the shared queue. Returns how
     many it moved."""
+    lost = svc.hosts.lost()
+    if not lost:
+        return 0
     store = svc.store
     ids = store.redis.zrange(store.keys.active(), 0, -1)
-    jobs = [j for j in store.get_jobs(ids) if j.sandbox_host and j.status in STAGES]
-    if not jobs:
-        return 0
-    alive = svc.hosts.alive(j.sandbox_host or "" for j in jobs)
+    jobs = [j for j in store.get_jobs(ids) if j.sandbox_host in lost and j.status in STAGES]
+    svc.hosts.forget(lost - {j.sandbox_host for j in jobs})
     moved = 0
     telemetry = Telemetry(store.redis, store.prefix)
     for job in jobs:
         host = job.sandbox_host or ""
-        if host in alive:
-            continue
         next_stage, this_stage = _messages(job)
         shared = svc.broker.delivery(None, next_stage)  # the shared queue's keys, the new id
         outcome = svc.hosts.move_off(job, host, shared, shared.send_data,

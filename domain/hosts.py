@@ -52,9 +52,26 @@ class Hosts:
         self._lost = store.redis.register_script((_LUA / "host_lost.lua").read_text())
 
     def beat(self, host_id: str, ttl_s: float) -> None:
-        """This host is alive for `ttl_s` more seconds."""
-        self.store.redis.set(self.store.keys.host(host_id), "1",
-                             px=max(1, int(ttl_s * 1000)))
+        """This host is alive for `ttl_s` more seconds (and known to the sweep)."""
+        keys = self.store.keys
+        with self.store.redis.pipeline(transaction=False) as pipe:
+            pipe.set(keys.host(host_id), "1", px=max(1, int(ttl_s * 1000)))
+            pipe.sadd(keys.hosts(), host_id)
+            pipe.execute()
+
+    def lost(self) -> set[str]:
+        """Known hosts without a heartbeat: two commands, so the sweep costs nothing while
+        every host is alive (reading every running job each second took a sixth of a flood's
+        throughput: docs/performance.md)."""
+        known = sorted(self.store.redis.smembers(self.store.keys.hosts()))
+        return set(known) - self.alive(known)
+
+    def forget(self, host_ids: Iterable[str]) -> None:
+        """Hosts found lost with no running job left: the sweep stops looking at them (a
+        beat makes one known again)."""
+        ids = list(host_ids)
+        if ids:
+            self.store.redis.srem(self.store.keys.hosts(), *ids)
 
     def alive(self, host_ids: Iterable[str]) -> set[str]:
         """Which of these hosts have a heartbeat."""

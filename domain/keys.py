@@ -99,6 +99,10 @@ class Keys:
         """STREAM one web process appends to, to wake its own blocked SSE reader."""
         return f"{self.prefix}:sse:wake:{token}"
 
+    def hosts(self) -> str:
+        """SET of the worker hosts that have beaten (the lost-host sweep's first look)."""
+        return f"{self.prefix}:hosts"
+
     def host(self, host_id: str) -> str:
         """STRING heartbeat of a worker host (expires after KILN_HOST_TTL_S): gone = host lost."""
         return f"{self.prefix}:host:{host_id}"

@@ -69,6 +69,19 @@ def test_heartbeats_say_which_hosts_are_alive(hosts, store):
     assert 0 < store.redis.pttl(store.keys.host("h1")) <= 30_000
 
 
+def test_a_host_that_stops_beating_is_lost_until_forgotten_or_back(hosts, store):
+    hosts.beat("h1", 30)
+    hosts.beat("h2", 30)
+    assert hosts.lost() == set()  # every known host alive: the sweep reads no job
+    store.redis.delete(store.keys.host("h1"))
+    assert hosts.lost() == {"h1"}
+    hosts.forget({"h1"})  # its jobs moved: no longer looked at
+    assert hosts.lost() == set()
+    hosts.beat("h1", 30)
+    store.redis.delete(store.keys.host("h1"))
+    assert hosts.lost() == {"h1"}  # back once, known again
+
+
 def test_a_waiting_job_of_a_lost_host_gets_its_next_message_again_on_the_shared_queue(
         hosts, store, project, broker_r):
     job_id = _on_host(store, project)
