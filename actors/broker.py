@@ -31,6 +31,8 @@ from domain.messages import QUEUE
 from domain.redis_client import broker_client
 from domain.settings import Settings
 
+DELAY_POLL_MS = 500  # how often an idle worker looks at a delay queue
+
 
 def queued_form(message: dramatiq.Message) -> tuple[str, str]:
     """`message` as Dramatiq's `enqueue` puts it in Redis: its Redis id and its encoding, the
@@ -80,7 +82,11 @@ class KilnRedisBroker(RedisBroker):
         return KilnConsumer
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> _RedisConsumer:
-        consumer = super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
+        # A delay queue (retries' back-off, 0.5 s and up) need not be polled as often as a
+        # queue: every worker polls two of each (Kiln's and its host's), and idle polls were a
+        # flood's largest cost after the hops themselves (docs/performance.md).
+        poll = DELAY_POLL_MS if queue_name.endswith(".DQ") else self.idle_poll_ms
+        consumer = super().consume(queue_name, prefetch, min(timeout, max(poll, self.idle_poll_ms)))
         # Dramatiq's consumer threads make their consumer themselves (again after a lost
         # connection): one its worker is stopping drains from the start.
         consumer.draining = threading.current_thread() in self.draining_threads
