@@ -16,6 +16,7 @@ import redis
 
 from domain.keys import Keys
 from tests.support.waiting import wait_for
+from tests.support.webproc import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_SECRET = "kiln-test-gateway-secret-0123456789abcdef"
@@ -63,11 +64,5 @@ def gateway_process(redis_url: str, host: str, log_path: Path) -> Iterator[Gatew
         gateway = GatewayProcess(proc, host, wait_for(up, 30, message="the gateway"))
         yield gateway
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
         client.close()

@@ -23,6 +23,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, grace_s: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `grace_s`; waits for it either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def uvicorn_argv(port: int, *args: str) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "web.app:app", "--host", "127.0.0.1", "--port",
             str(port), *args]
@@ -59,9 +71,4 @@ def web_process(env: dict[str, str], log_path: Path, *args: str,
         wait_for(lambda: _ready(url, proc), 30, message="the web app to be ready")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
